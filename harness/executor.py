@@ -1,0 +1,232 @@
+"""The executor: one op sequence, applied to a target and to the model side by side.
+
+    outcome = run(program, make_target("reference"))
+    outcome.divergence      # None, or the first Divergence
+    outcome.skipped         # the reason, if the target could not honour the pool settings
+
+After every op the executor compares the op's result (against the file's `=> RESULT` when given,
+and against the model always), then runs the cheap checks on the instance the op named
+(`accessible`, page states). Every `full_every` ops and at the end it runs the full checks on
+every live instance (page contents too), and after `target.close()` it checks that nothing was
+left behind (image memfds). The first disagreement ends the run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from harness import checks, observers
+from harness.checks import Mismatch
+from harness.divergence import Divergence
+from harness.model import Model
+from harness.ops import (
+    WASM_PAGE,
+    Deallocate,
+    Error,
+    Expect,
+    Faults,
+    Instantiate,
+    Op,
+    Program,
+    Result,
+    Size,
+    Slot,
+    Touch,
+    without_results,
+)
+from harness.targets.base import Target, TargetError, Unsupported
+from harness.text import format_op
+
+
+@dataclass
+class Outcome:
+    """What one run came to. `ops` counts the statements applied (for throughput)."""
+
+    program: Program
+    divergence: Divergence | None = None
+    skipped: str | None = None
+    ops: int = 0
+    seconds: float = 0.0
+    results: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.divergence is None and self.skipped is None
+
+
+class Executor:
+    """Applies `program` to `target` and a fresh `Model`; see the module docstring."""
+
+    def __init__(self, program: Program, target: Target, full_every: int = 16) -> None:
+        self.program = program
+        self.target = target
+        self.model = Model(program.pool_spec)
+        self.full_every = full_every
+        self.image_inodes: dict[str, int] = {}
+        self.slots: dict[str, int] = {}  # slot of each instance, as the target reported it
+        self.memfd_baseline = 0
+
+    def run(self) -> Outcome:
+        started = time.perf_counter()
+        outcome = Outcome(self.program)
+        self.memfd_baseline = observers.memfd_count()
+        try:
+            self.target.open(self.program.pool_spec)
+        except Unsupported as err:
+            outcome.skipped = err.reason
+            return outcome
+        try:
+            outcome.divergence = self._run_ops(outcome)
+        finally:
+            close_error = self._close()
+        if outcome.divergence is None and close_error is not None:
+            outcome.divergence = self._diverge(len(self.program.statements) - 1, close_error)
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _run_ops(self, outcome: Outcome) -> Divergence | None:
+        statements = self.program.statements
+        for index, op in enumerate(statements):
+            mismatch = self._step(op)
+            outcome.ops += 1
+            if mismatch is None and (index + 1) % self.full_every == 0:
+                mismatch = self._full_checks()
+            if mismatch is not None:
+                return self._diverge(index, mismatch)
+        if statements:
+            mismatch = self._full_checks()
+            if mismatch is not None:
+                return self._diverge(len(statements) - 1, mismatch)
+        return None
+
+    def _step(self, op: Op) -> Mismatch | None:
+        if isinstance(op, Expect):
+            return self._expect(op)
+        expected = self.model.apply(without_results(op))
+        try:
+            observed = self._apply(op)
+        except TargetError as err:
+            return Mismatch("result", expected, "exception", str(err))
+        except observers.NotAccessible as err:
+            return Mismatch("accessible", expected, "fault", str(err))
+        if isinstance(observed, Slot):
+            self.slots[op.instance] = observed.index  # type: ignore[attr-defined]
+        if op.result is not None and observed != op.result:
+            return Mismatch("result", op.result, observed, "the file's `=>`", source="file")
+        if observed != expected:
+            return Mismatch("result", expected, observed)
+        return self._after(op, observed)
+
+    def _apply(self, op: Op) -> Result | None:
+        if isinstance(op, Touch):
+            region = self.target.memory(op.instance)
+            if op.offset + op.length > region.size:
+                return Error("out-of-bounds")
+            return Faults(observers.touch(region.base + op.offset, op.length))
+        return self.target.apply(op)
+
+    def _after(self, op: Op, observed: Result | None) -> Mismatch | None:
+        """Cheap checks after an op: the instance it named, and memfds when they may change."""
+        if isinstance(op, Instantiate) and not isinstance(observed, Error):
+            self._learn_image_inode(op)
+        if isinstance(op, (Instantiate, Deallocate)) or op.kind in ("module", "drop"):
+            mismatch = checks.check_memfds(self.model, self.memfd_baseline)
+            if mismatch is not None:
+                return mismatch
+        name = getattr(op, "instance", None)
+        if name in self.model.instances:
+            return self._check_instance(name, full=False)
+        return None
+
+    def _check_instance(self, name: str, full: bool) -> Mismatch | None:
+        region = self.target.memory(name)
+        maps = observers.mappings()
+        length = self.model.instances[name].slot.accessible
+        return (
+            checks.check_accessible(self.model, name, region, maps)
+            or checks.check_pages(self.model, name, region, length)
+            or (checks.check_contents(self.model, name, region, length) if full else None)
+        )
+
+    def _full_checks(self) -> Mismatch | None:
+        for name in list(self.model.instances):
+            mismatch = self._check_instance(name, full=True)
+            if mismatch is not None:
+                return mismatch
+        return checks.check_memfds(self.model, self.memfd_baseline)
+
+    # -- expect -----------------------------------------------------------------------------
+
+    def _expect(self, op: Expect) -> Mismatch | None:
+        expected = self.model.observe(op)
+        observed = self._observe(op)
+        if observed != op.value:
+            return Mismatch(op.observable, op.value, observed, "the file's `expect`", source="file")
+        if observed != expected:
+            return Mismatch(op.observable, expected, observed)
+        return None
+
+    def _observe(self, op: Expect) -> int | bool:
+        name, args = op.observable, op.args
+        if name == "memfds":
+            return observers.memfd_count() - self.memfd_baseline
+        if name == "image-mappings":
+            inode = self.image_inodes.get(str(args[0]))
+            return 0 if inode is None else observers.mappings_of_inode(inode)
+        instance = str(args[0])
+        if name == "slot":
+            return self.slots[instance]
+        if name == "size":
+            result = self.target.apply(Size(instance))
+            return getattr(result, "value", -1)
+        region = self.target.memory(instance)
+        maps = observers.mappings()
+        if name == "accessible":
+            return observers.accessible_bytes(region.base, region.limit, maps)
+        offset, length = int(args[1]), int(args[2])
+        if name == "resident":
+            return observers.resident_pages(region.base + offset, length)
+        return checks.observe_zero(region, offset, length, maps)
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _learn_image_inode(self, op: Instantiate) -> None:
+        image = self.model.modules[op.module].image
+        if image is None or op.module in self.image_inodes:
+            return
+        inode = observers.inode_at(self.target.memory(op.instance).base + image.offset, observers.mappings())
+        if inode:
+            self.image_inodes[op.module] = inode
+
+    def _close(self) -> Mismatch | None:
+        """Close the target; afterwards no image memfd may be left open."""
+        self.target.close()
+        left = observers.memfd_count() - self.memfd_baseline
+        if left:
+            return Mismatch("memfds", 0, left, "image memfds left open after the target was closed")
+        return None
+
+    def _diverge(self, index: int, mismatch: Mismatch) -> Divergence:
+        op = self.program.statements[index] if self.program.statements else None
+        return Divergence(
+            program=self.program,
+            index=max(index, 0),
+            line=getattr(op, "line", 0),
+            op_text=format_op(op) if op is not None else "",
+            observable=mismatch.observable,
+            expected=mismatch.expected,
+            observed=mismatch.observed,
+            source=mismatch.source,
+            detail=mismatch.detail,
+        )
+
+
+def run(program: Program, target: Target, full_every: int = 16) -> Outcome:
+    """Apply `program` to `target` beside the model; see `Executor`."""
+    return Executor(program, target, full_every).run()
+
+
+__all__ = ["Executor", "Outcome", "run", "WASM_PAGE"]
