@@ -56,7 +56,16 @@ class Outcome:
 
 
 class Executor:
-    """Applies `program` to `target` and a fresh `Model`; see the module docstring."""
+    """Applies ops to `target` and a fresh `Model` in step; see the module docstring.
+
+    Whole programs: `Executor(program, target).run()`. Generators that build a sequence op by
+    op (the Hypothesis state machine) drive it incrementally instead::
+
+        ex = Executor(Program(pool=spec), target)
+        ex.open()                    # Unsupported propagates
+        mismatch = ex.step(op)       # None while the target agrees
+        mismatch = ex.finish()       # full checks, close, leak check
+    """
 
     def __init__(self, program: Program, target: Target, full_every: int = 16) -> None:
         self.program = program
@@ -66,46 +75,81 @@ class Executor:
         self.image_inodes: dict[str, int] = {}
         self.slots: dict[str, int] = {}  # slot of each instance, as the target reported it
         self.memfd_baseline = 0
+        self.steps = 0
+        self.closed = False
+        self.last_expected: Result | None = None  # what the model said the last op produces
 
     def run(self) -> Outcome:
         started = time.perf_counter()
         outcome = Outcome(self.program)
-        self.memfd_baseline = observers.memfd_count()
         try:
-            self.target.open(self.program.pool_spec)
+            self.open()
         except Unsupported as err:
             outcome.skipped = err.reason
             return outcome
         try:
             outcome.divergence = self._run_ops(outcome)
         finally:
-            close_error = self._close()
+            close_error = self.close()
         if outcome.divergence is None and close_error is not None:
-            outcome.divergence = self._diverge(len(self.program.statements) - 1, close_error)
+            outcome.divergence = self.diverge(len(self.program.statements) - 1, close_error)
         outcome.seconds = time.perf_counter() - started
         return outcome
+
+    # -- incremental API ---------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.memfd_baseline = observers.memfd_count()
+        self.target.open(self.program.pool_spec)
+
+    def step(self, op: Op) -> Mismatch | None:
+        """Apply one op to both sides and run the cheap checks (the full ones every
+        `full_every` steps)."""
+        mismatch = self._step(op)
+        self.steps += 1
+        if mismatch is None and self.steps % self.full_every == 0:
+            mismatch = self._full_checks()
+        return mismatch
+
+    def finish(self) -> Mismatch | None:
+        """Full checks of every live instance, then close the target and check for leaks."""
+        try:
+            mismatch = self._full_checks()
+        finally:
+            close_error = self.close()
+        return mismatch or close_error
+
+    def close(self) -> Mismatch | None:
+        """Close the target (once); afterwards no image memfd it opened may be left open."""
+        if self.closed:
+            return None
+        self.closed = True
+        self.target.close()
+        left = observers.memfd_count() - self.memfd_baseline
+        if left:
+            return Mismatch("memfds", 0, left, "image memfds left open after the target was closed")
+        return None
 
     # -- the loop ---------------------------------------------------------------------------
 
     def _run_ops(self, outcome: Outcome) -> Divergence | None:
         statements = self.program.statements
         for index, op in enumerate(statements):
-            mismatch = self._step(op)
+            mismatch = self.step(op)
             outcome.ops += 1
-            if mismatch is None and (index + 1) % self.full_every == 0:
-                mismatch = self._full_checks()
             if mismatch is not None:
-                return self._diverge(index, mismatch)
+                return self.diverge(index, mismatch)
         if statements:
             mismatch = self._full_checks()
             if mismatch is not None:
-                return self._diverge(len(statements) - 1, mismatch)
+                return self.diverge(len(statements) - 1, mismatch)
         return None
 
     def _step(self, op: Op) -> Mismatch | None:
         if isinstance(op, Expect):
             return self._expect(op)
         expected = self.model.apply(without_results(op))
+        self.last_expected = expected
         try:
             observed = self._apply(op)
         except TargetError as err:
@@ -125,6 +169,8 @@ class Executor:
             region = self.target.memory(op.instance)
             if op.offset + op.length > region.size:
                 return Error("out-of-bounds")
+            if op.length == 0:
+                return Faults(0)  # no page overlaps an empty range
             return Faults(observers.touch(region.base + op.offset, op.length))
         return self.target.apply(op)
 
@@ -201,15 +247,8 @@ class Executor:
         if inode:
             self.image_inodes[op.module] = inode
 
-    def _close(self) -> Mismatch | None:
-        """Close the target; afterwards no image memfd may be left open."""
-        self.target.close()
-        left = observers.memfd_count() - self.memfd_baseline
-        if left:
-            return Mismatch("memfds", 0, left, "image memfds left open after the target was closed")
-        return None
-
-    def _diverge(self, index: int, mismatch: Mismatch) -> Divergence:
+    def diverge(self, index: int, mismatch: Mismatch) -> Divergence:
+        """The `Divergence` of `mismatch` at statement `index` of the program."""
         op = self.program.statements[index] if self.program.statements else None
         return Divergence(
             program=self.program,

@@ -97,7 +97,7 @@ class Model:
     def _module(self, op: ModuleDecl) -> Result | None:
         if op.shared:
             return Error("shared-unsupported")
-        if op.min * WASM_PAGE > self.pool.max_memory:
+        if op.min * WASM_PAGE > self.static_size:  # max-memory is rounded up to OS pages first
             return Error("too-large")
         init = initialization(op)
         self.modules[op.name] = ModuleModel(op, init.image, init.runtime)
@@ -157,7 +157,7 @@ class Model:
     def _grow(self, op: Grow) -> Result | None:
         inst = self.instances[op.instance]
         old, new = inst.pages, inst.pages + op.delta
-        if new > inst.module.decl.max_pages or new * WASM_PAGE > self.pool.max_memory:
+        if new > inst.module.decl.max_pages or new * WASM_PAGE > self.static_size:
             return Number(-1)
         inst.pages = new
         if round_up(new * WASM_PAGE) > inst.slot.accessible:

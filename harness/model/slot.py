@@ -79,7 +79,10 @@ class SlotModel:
         """Bytes of [offset, offset+length); reading maps absent pages as zero-mapped."""
         out = bytearray()
         for page in pages_of(offset, length):
-            if self.state(page) == ABSENT:
+            if self.in_extension(page):
+                # The memfd extension is MAP_SHARED: a read fault maps its page writable.
+                self._make_private(page, self.page_bytes(page))
+            elif self.state(page) == ABSENT:
                 self.zero_mapped.add(page)
             out += self.page_bytes(page)
         start = offset - (offset // OS_PAGE) * OS_PAGE
