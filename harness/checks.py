@@ -1,11 +1,10 @@
 """Measuring a target against the model, through the shared observers.
 
 Every comparison here reads the real process without changing what it compares: page states
-come from /proc/self/pagemap, residency from mincore, and page contents are read only where a
-read cannot change a page's state (present pages, and file-backed image pages, whose read maps
-the page cache the model already counts as resident). An anonymous page the kernel reports
-absent (not present, not swapped) reads as zero by definition and is never read, because reading
-it would map the zero page and change the very residency being checked.
+come from /proc/self/pagemap, residency from mincore, and page contents from
+`observers.peek_memory`, which copies only mapped pages and never faults one in (an absent
+anonymous page is zero by definition; an absent file page is read with `pread`). A plain read
+would map the zero page, or allocate a memfd hole, and change the very state being checked.
 
 Each check returns `None` when the target agrees, else a `Mismatch` the executor turns into a
 `Divergence`.
@@ -17,7 +16,6 @@ from dataclasses import dataclass
 
 from harness import observers
 from harness.model import FILE, Model
-from harness.model.slot import pages_of
 from harness.ops import OS_PAGE, Expect
 from harness.targets.base import MemoryRegion
 
@@ -53,19 +51,15 @@ def check_pages(model: Model, instance: str, region: MemoryRegion, length: int) 
 
 
 def check_contents(model: Model, instance: str, region: MemoryRegion, length: int) -> Mismatch | None:
-    """Bytes of every page of [0, length) that can be read without changing state."""
-    slot = model.instances[instance].slot
-    states = observers.page_states(region.base, length) if length > 0 else []
-    for page, state in enumerate(states):
-        if state.name == "ABSENT" and model.observed_states(instance, page * OS_PAGE, 1)[0] != FILE:
-            continue
-        got = observers.read_memory(region.base + page * OS_PAGE, OS_PAGE)
-        want = slot.peek(page * OS_PAGE, OS_PAGE)
-        if got != want:
-            at = next(i for i in range(OS_PAGE) if got[i] != want[i])
-            offset = page * OS_PAGE + at
-            return Mismatch("contents", want[at : at + 16], got[at : at + 16], f"instance {instance}, offset {offset:#x}")
-    return None
+    """Bytes of [0, length) of the instance's memory, read without changing any page state."""
+    if length <= 0:
+        return None
+    got = observers.peek_memory(region.base, length)
+    want = model.instances[instance].slot.peek(0, length)
+    if got == want:
+        return None
+    at = next(i for i in range(length) if got[i] != want[i])
+    return Mismatch("contents", want[at : at + 16], got[at : at + 16], f"instance {instance}, offset {at:#x}")
 
 
 def check_memfds(model: Model, baseline: int) -> Mismatch | None:
@@ -77,18 +71,10 @@ def check_memfds(model: Model, baseline: int) -> Mismatch | None:
     return None
 
 
-def observe_zero(region: MemoryRegion, offset: int, length: int, maps: list) -> bool:
-    """True if every byte of the range reads zero, without mapping absent anonymous pages."""
-    if length <= 0:
-        return True
-    first = offset // OS_PAGE
-    states = observers.page_states(region.base + first * OS_PAGE, len(pages_of(offset, length)) * OS_PAGE)
-    for i, state in enumerate(states):
-        page = first + i
-        addr = region.base + page * OS_PAGE
-        if state.name == "ABSENT" and not observers.inode_at(addr, maps):
-            continue
-        lo, hi = max(offset, page * OS_PAGE), min(offset + length, (page + 1) * OS_PAGE)
-        if any(observers.read_memory(region.base + lo, hi - lo)):
-            return False
-    return True
+def observe_zero(region: MemoryRegion, offset: int, length: int) -> bool | str:
+    """True if every byte of the range reads zero (read without changing any page state);
+    `"not-accessible"` if part of the range cannot be read without a fault."""
+    try:
+        return not any(observers.peek_memory(region.base + offset, length))
+    except observers.NotAccessible:
+        return "not-accessible"

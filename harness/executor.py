@@ -235,7 +235,7 @@ class Executor:
         offset, length = int(args[1]), int(args[2])
         if name == "resident":
             return observers.resident_pages(region.base + offset, length)
-        return checks.observe_zero(region, offset, length, maps)
+        return checks.observe_zero(region, offset, length)
 
     # -- bookkeeping ------------------------------------------------------------------------
 

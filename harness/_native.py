@@ -1,0 +1,115 @@
+"""Loader of the native helpers in `harness/native/touch.c`, compiled on first use.
+
+`native()` returns the cffi extension module (`.lib`, `.ffi`) that exposes:
+
+    long poolfuzz_thread_faults(void)                      faults of the calling thread so far
+    long poolfuzz_touch(uintptr_t addr, size_t len)        one atomic OR of 0 per page -> faults
+    long poolfuzz_load(uintptr_t addr, size_t len)         one byte load per page -> faults
+    long poolfuzz_fill(uintptr_t addr, int byte, size_t n) memset -> faults
+
+These do no checking: callers go through `harness.observers`, which refuses inaccessible ranges.
+
+Build and cache. The module is compiled with cffi's API mode (`FFI.set_source` + `compile`)
+into a cache directory, `$POOLFUZZ_CACHE` if set, else `$XDG_CACHE_HOME/poolfuzz`, else
+`~/.cache/poolfuzz`. Its file name carries a hash of everything that shapes the binary (the C
+source, the declarations, the interpreter's extension suffix, the cffi version), so an edited
+source is rebuilt and a stale binary is never loaded. Several processes may build at once: each
+compiles in a private temporary directory inside the cache and moves the result into place with
+one atomic `os.replace`; the last writer wins with an identical file, and a reader only ever sees
+a complete one. Without a C compiler, `NativeBuildError` says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import shlex
+import shutil
+import sysconfig
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+import cffi
+
+SOURCE_PATH = Path(__file__).with_name("native") / "touch.c"
+
+CDEF = """
+long poolfuzz_thread_faults(void);
+long poolfuzz_touch(uintptr_t addr, size_t len);
+long poolfuzz_load(uintptr_t addr, size_t len);
+long poolfuzz_fill(uintptr_t addr, int byte, size_t len);
+"""
+
+
+class NativeBuildError(RuntimeError):
+    """The native helpers could not be built (no C compiler, or the compilation failed)."""
+
+
+def cache_dir() -> Path:
+    """Where compiled helpers are kept (see the module docstring for the order of choices)."""
+    if os.environ.get("POOLFUZZ_CACHE"):
+        return Path(os.environ["POOLFUZZ_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "poolfuzz"
+
+
+def module_name(source: str) -> str:
+    """The extension's module name: fixed prefix plus a hash of what shapes the binary."""
+    key = "\0".join(
+        (source, CDEF, sysconfig.get_config_var("EXT_SUFFIX") or "", cffi.__version__)
+    )
+    return "_poolfuzz_native_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@functools.cache
+def native() -> ModuleType:
+    """The compiled helpers, built into the cache on the first call of any process that lacks them.
+
+    Raises `NativeBuildError` if the module has to be built and cannot be.
+    """
+    source = SOURCE_PATH.read_text()
+    name = module_name(source)
+    path = cache_dir() / (name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
+    if not path.exists():
+        build(name, source, path)
+    return load(name, path)
+
+
+def build(name: str, source: str, path: Path) -> None:
+    """Compiles `source` as extension `name` and moves the binary atomically to `path`."""
+    check_compiler()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ffi = cffi.FFI()
+    ffi.cdef(CDEF)
+    ffi.set_source(name, source, extra_compile_args=["-O2"])
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=path.parent) as tmp:
+        try:
+            built = ffi.compile(tmpdir=tmp, verbose=False)
+        except Exception as exc:  # cffi raises distutils/setuptools errors of several types
+            raise NativeBuildError(f"compiling {SOURCE_PATH} failed: {exc}") from exc
+        os.replace(built, path)
+
+
+def check_compiler() -> None:
+    """Raises `NativeBuildError` unless the C compiler that cffi will call exists."""
+    configured = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    compiler = shlex.split(configured)[0]
+    if shutil.which(compiler) is None:
+        raise NativeBuildError(
+            f"no C compiler: {compiler!r} (from {'$CC' if os.environ.get('CC') else 'sysconfig'}) "
+            f"was not found; poolfuzz compiles {SOURCE_PATH.name} on first use. Install gcc or "
+            "clang, or set CC to a C compiler."
+        )
+
+
+def load(name: str, path: Path) -> ModuleType:
+    """Imports the extension module `name` from the file `path`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise NativeBuildError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
