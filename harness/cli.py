@@ -1,6 +1,8 @@
 """`poolfuzz`: the command line. The only module that prints.
 
-    poolfuzz replay PATH... [--target NAME]     run .ops files; exit 0 pass, 1 diverged, 2 malformed/misuse
+    poolfuzz replay PATH... [--target NAME] [--mutant NAME]   run .ops files; exit 0 pass, 1 diverged, 2 malformed/misuse
+    poolfuzz fuzz [--engine hypothesis] [--budget 60s] [--target NAME] [--mutant NAME]
+                                                 generate sequences; exit 0 clean, 1 findings, 2 misuse
     poolfuzz targets                            list the targets
 
 `main(argv)` returns the exit status (tests call it directly); `entrypoint()` is the console script.
@@ -9,11 +11,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import re
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from harness import replay, targets
+from harness.campaign import Campaign
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,29 +42,71 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="run .ops files (a folder means every .ops under it)")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--target", default="reference", help="target to run on (default: reference)")
+    _target_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("fuzz", help="generate op sequences until the budget ends")
+    p.add_argument("--engine", choices=["hypothesis"], default="hypothesis")
+    p.add_argument("--budget", type=_duration, default=60.0, help="time budget, e.g. 90s, 10m, 8h (default 60s)")
+    p.add_argument("--profile", choices=["dev", "ci", "nightly"], default="dev", help="Hypothesis settings profile")
+    p.add_argument("--database", help="example database: a folder, redis://host:port/db, or none")
+    p.add_argument("--keep-going", action="store_true", help="continue after the first finding")
+    p.add_argument("--out", type=Path, default=Path("corpora/found"), help="where findings are saved")
+    p.add_argument("--json", type=Path, help="also write the campaign summary as JSON")
+    _target_options(p)
+    p.set_defaults(func=cmd_fuzz)
 
     p = sub.add_parser("targets", help="list the targets")
     p.set_defaults(func=cmd_targets)
     return parser
 
 
+def _target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", default="reference", help="target to run on (default: reference)")
+    p.add_argument("--mutant", help="run the reference allocator with this seeded bug active")
+
+
+def _duration(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smh]?)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"bad duration {text!r}: write e.g. 90s, 10m or 8h")
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+
+
+@contextlib.contextmanager
+def _mutant(name: str | None, target: str) -> Iterator[None]:
+    """Activate the seeded bug `name` (only the reference allocator has them)."""
+    if name is None:
+        yield
+        return
+    if target != "reference":
+        raise ValueError(f"--mutant patches the reference allocator; it cannot be used with --target {target}")
+    from harness import mutants
+
+    with mutants.activate(name):
+        yield
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     try:
         make = _target_factory(args.target)
         files = replay.expand(args.paths)
-    except (argparse.ArgumentTypeError, FileNotFoundError) as err:
+        mutant = _mutant(args.mutant, args.target)
+        mutant.__enter__()
+    except (argparse.ArgumentTypeError, FileNotFoundError, ValueError) as err:
         print(f"poolfuzz replay: error: {err}", file=sys.stderr)
         return 2
     if not files:
         print(f"poolfuzz replay: error: no .ops files under {' '.join(args.paths)}", file=sys.stderr)
         return 2
     results = []
-    for result in replay.replay_paths(files, make):
-        results.append(result)
-        _print_result(result, args)
+    try:
+        for result in replay.replay_paths(files, make):
+            results.append(result)
+            _print_result(result, args)
+    finally:
+        mutant.__exit__(None, None, None)
     counts = {s: sum(r.status == s for r in results) for s in (replay.PASSED, replay.FAILED, replay.SKIPPED, replay.MALFORMED)}
     print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" ({args.target})")
     return replay.exit_status(results)
@@ -75,6 +125,59 @@ def _print_result(result: replay.FileResult, args: argparse.Namespace) -> None:
         assert outcome is not None and outcome.divergence is not None
         print(f"FAIL {outcome.divergence.describe()}")
         print(f"  reproduce: poolfuzz replay {result.path} --target {args.target}")
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from harness.engines import hypothesis_engine
+
+    try:
+        make = _target_factory(args.target)
+        db = hypothesis_engine.database(args.database, args.profile)
+        mutant = _mutant(args.mutant, args.target)
+        mutant.__enter__()
+    except (argparse.ArgumentTypeError, ValueError, ImportError) as err:
+        print(f"poolfuzz fuzz: error: {err}", file=sys.stderr)
+        return 2
+    campaign = Campaign(args.engine, args.target, args.mutant, args.budget, out=args.out)
+    progress = _Progress(campaign)
+    try:
+        hypothesis_engine.fuzz(campaign, make, args.profile, db, args.keep_going, progress.update)
+    except KeyboardInterrupt:
+        print("\npoolfuzz fuzz: interrupted; findings so far are saved", file=sys.stderr)
+    finally:
+        mutant.__exit__(None, None, None)
+    progress.update(campaign, final=True)
+    for finding in campaign.findings:
+        print(f"FINDING {finding.signature} after {finding.seconds:.1f} s, {finding.ops} ops: {finding.path}")
+        print("  " + finding.description.replace("\n", "\n  "))
+    if args.json:
+        from harness.findings import write_atomically
+
+        write_atomically(args.json, json.dumps(campaign.summary(), indent=2) + "\n")
+    return 1 if campaign.findings else 0
+
+
+class _Progress:
+    """One status line, rewritten in place on a terminal and printed every 10 s otherwise."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.campaign = campaign
+        self.tty = sys.stderr.isatty()
+        self.last = time.monotonic()
+
+    def update(self, campaign: Campaign, final: bool = False) -> None:
+        now = time.monotonic()
+        if not (final or self.tty or now - self.last >= 10):
+            return
+        self.last = now
+        c = campaign
+        line = (
+            f"[{c.engine} on {c.target}{' +' + c.mutant if c.mutant else ''}] {c.elapsed:6.1f}/{c.budget:.0f} s  "
+            f"{c.sequences} sequences ({c.sequences_per_second:.1f}/s)  {c.ops} checked ops ({c.ops_per_second:.0f}/s)  "
+            f"{len(c.findings)} findings"
+        )
+        end = "\n" if final or not self.tty else ""
+        print(("\r" if self.tty else "") + line, end=end, file=sys.stderr, flush=True)
 
 
 def cmd_targets(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from harness import checks, observers
 from harness.checks import Mismatch
 from harness.divergence import Divergence
+from harness.errors import InvalidProgram
 from harness.model import Model
 from harness.ops import (
     WASM_PAGE,
@@ -145,7 +146,32 @@ class Executor:
                 return self.diverge(len(statements) - 1, mismatch)
         return None
 
+    def _require_live(self, op: Op) -> None:
+        """Raise `InvalidProgram` if `op` names something that does not exist at this point.
+
+        The static checks (`harness.validate`) assume every op without `=> error` succeeds; an
+        op that failed anyway (say an `instantiate` that found the pool exhausted) binds nothing,
+        and a later use of its name is caught here.
+        """
+        model = self.model
+        wanted = []
+        if isinstance(op, Instantiate) or op.kind == "drop":
+            wanted.append((op.module, model.modules, "module"))  # type: ignore[attr-defined]
+        elif op.kind.startswith("shared-"):
+            wanted.append((op.name, model.shared, "shared memory"))  # type: ignore[attr-defined]
+        elif hasattr(op, "instance"):
+            wanted.append((op.instance, model.instances, "instance"))  # type: ignore[attr-defined]
+        elif isinstance(op, Expect) and op.args and op.observable != "image-mappings":
+            wanted.append((op.args[0], model.instances, "instance"))
+        for name, live, what in wanted:
+            if name not in live:
+                raise InvalidProgram(
+                    self.program.source or "<program>", getattr(op, "line", 0), 0,
+                    f"{what} {name!r} does not exist here (an earlier op that would have made it failed)",
+                )
+
     def _step(self, op: Op) -> Mismatch | None:
+        self._require_live(op)
         if isinstance(op, Expect):
             return self._expect(op)
         expected = self.model.apply(without_results(op))

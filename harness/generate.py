@@ -189,11 +189,14 @@ class OpBuilder:
     def shared_size(self, name: str) -> SharedSize:
         return SharedSize(name)
 
-    def expect(self, instance: str) -> Expect:
-        """An observation the executor does not make on its own (residency or zero-ness), with
-        the value the model predicts — so a saved finding states what was required."""
+    def expect(self, instance: str) -> Expect | Size:
+        """An observation the executor does not make on its own (residency or zero-ness) of an
+        in-bounds range, with the value the model predicts — so a saved finding states what was
+        required. An instance of size 0 has no range to observe: its size is asked instead."""
         length = max(self.length(), 1)
-        offset = min(self.offset(self.room(instance, length)), max(self.room(instance, length), 0))
+        if self.room(instance, length) < 0:
+            return Size(instance)
+        offset = self.choices.integer(0, self.room(instance, length))
         observable = "resident" if self.choices.integer(0, 1) else "zero"
         probe = Expect(observable, (instance, offset, length), 0)
         return Expect(observable, probe.args, self.model.observe(probe))

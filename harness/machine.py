@@ -27,6 +27,9 @@ from harness.targets import Target
 FOUND: dict[str, Divergence] = {}
 """Signature -> the latest (so, after shrinking, the smallest) program showing it."""
 
+STATS = {"sequences": 0, "ops": 0}
+"""Sequences started and ops applied by every machine in this process (for throughput)."""
+
 
 class DivergenceFound(AssertionError):
     """Base of the per-signature failure types (Hypothesis tells failures apart by type)."""
@@ -78,6 +81,7 @@ class PoolMachine(RuleBasedStateMachine):
         """Apply `op`; fail the run on a divergence; return what the model says it produced."""
         assert self.executor is not None
         mismatch = self.executor.step(op)
+        STATS["ops"] += 1
         self.ops.append(with_result(op, self.executor.last_expected))
         if mismatch is not None:
             self._fail(len(self.ops) - 1, mismatch)
@@ -95,6 +99,7 @@ class PoolMachine(RuleBasedStateMachine):
 
     @initialize(data=st.data())
     def open_pool(self, data: st.DataObject) -> None:
+        STATS["sequences"] += 1
         pool = pool_spec(_DrawChoices(data))
         self.executor = Executor(Program(pool=pool), type(self).make_target())
         self.executor.open()

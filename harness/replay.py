@@ -50,7 +50,10 @@ def replay_file(path: Path, make_target: Callable[[], Target]) -> FileResult:
         program = parse_file(path)
     except InvalidProgram as err:
         return FileResult(path, MALFORMED, error=str(err))
-    outcome = run(program, make_target())
+    try:
+        outcome = run(program, make_target())
+    except InvalidProgram as err:
+        return FileResult(path, MALFORMED, error=str(err))
     if outcome.skipped is not None:
         return FileResult(path, SKIPPED, outcome, outcome.skipped)
     return FileResult(path, PASSED if outcome.passed else FAILED, outcome)

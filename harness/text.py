@@ -287,7 +287,7 @@ class _Cursor:
     def finish(self, usage: str) -> None:
         token = self.peek()
         if token is not None:
-            raise _Bad(token.column, f"unexpected `{token.text}`: the statement is `{usage}`")
+            raise _Bad(token.column, _unexpected(token.text, usage, _glued(token.text)))
 
 
 # --- Operands -----------------------------------------------------------------------------------
@@ -313,7 +313,8 @@ _BOOLS = {"true": True, "false": False}
 def _number(token: _Token, units: bool) -> int:
     match = _NUMBER.match(token.text)
     if match is None:
-        raise _Bad(token.column, f"expected a number (decimal or 0x hex), found `{token.text}`")
+        reason = f"expected a number (decimal or 0x hex), found `{token.text}`"
+        raise _Bad(token.column, reason + _glued(token.text))
     sign, digits, unit = match.groups()
     if digits == "0x":
         raise _Bad(token.column, f"`{token.text}`: `0x` needs hex digits after it, as in 0x10")
@@ -334,6 +335,16 @@ def _unit_problem(number: str, unit: str) -> str:
     return f"unknown unit `{unit}`: units are KiB, MiB, GiB and p (64 KiB pages){hint}"
 
 
+def _unexpected(text: str, usage: str, hint: str) -> str:
+    return f"unexpected `{text}`{hint} (the statement is `{usage}`)"
+
+
+def _glued(text: str) -> str:
+    """A hint for `=>` or `==` written without the spaces around them."""
+    glued = "=>" in text or "==" in text
+    return "; put spaces around `=>` and `==`" if glued and len(text) > 2 else ""
+
+
 def _numeric(token: _Token) -> bool:
     """Whether the token is meant as a number (names start with a letter)."""
     return token.text[:1].isdigit() or token.text.startswith("-")
@@ -351,7 +362,7 @@ def _name(token: _Token, budget: _Budget) -> str:
     if _NAME.match(token.text):
         return token.text
     lowered = token.text.lower()
-    hint = f"; did you mean `{lowered}`?" if _NAME.match(lowered) else ""
+    hint = f"; did you mean `{lowered}`?" if _NAME.match(lowered) else _glued(token.text)
     reason = f"expected a name ([a-z][a-z0-9_-]*, e.g. i1), found `{token.text}`{hint}"
     raise _Bad(token.column, reason)
 
@@ -535,9 +546,8 @@ class _Grammar:
         key, equals, _ = token.text.partition("=")
         known = dict(self.options)
         if key not in known:
-            hint = suggest(key, known)
-            then = f"{hint} The" if hint else ": the"
-            raise _Bad(token.column, f"unexpected `{token.text}`{then} statement is `{self.usage}`")
+            hint = suggest(key, known) or _glued(token.text)
+            raise _Bad(token.column, _unexpected(token.text, self.usage, hint))
         operand = known[key]
         if operand is None:
             if equals:

@@ -55,8 +55,8 @@ static inline uintptr_t first_in_page(uintptr_t page, uintptr_t addr)
 /* Runs `visit` on one byte (the first in range) of every page overlapping the range. */
 #define POOLFUZZ_FOR_EACH_PAGE(addr, len, visit)                                             \
     do {                                                                                      \
-        uintptr_t end_ = (addr) + (len);                                                      \
-        for (uintptr_t page_ = (addr) & ~(POOLFUZZ_PAGE - 1); page_ < end_;                   \
+        uintptr_t end_ = (addr) + (len); /* an empty range overlaps no page */              \
+        for (uintptr_t page_ = (addr) & ~(POOLFUZZ_PAGE - 1); (len) && page_ < end_;          \
              page_ += POOLFUZZ_PAGE)                                                          \
             visit(first_in_page(page_, (addr)));                                              \
     } while (0)

@@ -51,6 +51,8 @@ MALFORMED = [
     ("unknown result", P + "size i1 => ok\n", 4, 12, "expected a result"),
     ("misspelt result", P + "touch i1 0 1 => fault 1\n", 4, 17, "did you mean `faults`?"),
     ("tokens after result", P + "size i1 => 1 2\n", 4, 14, "unexpected `2`"),
+    ("glued arrow", P + "size i1 =>1\n", 4, 9, "put spaces around `=>`"),
+    ("glued equals", P + "expect size i1 ==1\n", 4, 16, "put spaces around `=>` and `==`"),
     ("result on expect", P + "expect size i1 == 2 => 2\n", 4, 21, "no `=> result`"),
     ("expect without ==", P + "expect size i1 2\n", 4, 17, "expected `== VALUE`"),
     ("expect without value", P + "expect size i1 ==\n", 4, 18, "expected the value"),
@@ -137,7 +139,7 @@ _EDITS = st.sampled_from(
 _DAMAGE = st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 2), _EDITS), max_size=3)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs(max_statements=6), _DAMAGE)
 def test_damaged_programs_parse_or_are_invalid(program: Program, edits: list) -> None:
     """A valid program's text with a few characters cut or inserted: never any other error."""

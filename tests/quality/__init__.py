@@ -1,0 +1,1 @@
+"""The quality of the harness, measured with seeded bugs (`harness.mutants`)."""
