@@ -18,7 +18,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 fuzz: $(STAMP)
-	$(BIN)/poolfuzz replay corpora/regression
+	$(BIN)/poolfuzz replay corpora/regression --quiet
+	$(BIN)/poolfuzz fuzz --budget 60s
 
 clean:
 	rm -rf $(VENV) build *.egg-info .hypothesis

@@ -57,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     _target_options(p)
     p.set_defaults(func=cmd_fuzz)
 
+    p = sub.add_parser("mutants", help="a fuzz campaign against every seeded bug: the mutation score")
+    p.add_argument("--engine", choices=["hypothesis"], default="hypothesis")
+    p.add_argument("--budget", type=_duration, default=60.0, help="budget per mutant (default 60s)")
+    p.add_argument("--mutants-from", metavar="FILE.py", help="more mutants: a file defining MUTANTS = {name: factory}")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="only these mutants")
+    p.add_argument("--out", type=Path, default=Path("reports/mutants"), help="where reproducers are saved")
+    p.add_argument("--json", type=Path, help="where the results go (default: OUT/mutants.json)")
+    p.set_defaults(func=cmd_mutants)
+
     p = sub.add_parser("targets", help="list the targets")
     p.set_defaults(func=cmd_targets)
     return parser
@@ -65,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="reference", help="target to run on (default: reference)")
     p.add_argument("--mutant", help="run the reference allocator with this seeded bug active")
+    p.add_argument("--mutants-from", metavar="FILE.py", help="more mutants: a file defining MUTANTS = {name: factory}")
 
 
 def _duration(text: str) -> float:
@@ -75,16 +85,17 @@ def _duration(text: str) -> float:
 
 
 @contextlib.contextmanager
-def _mutant(name: str | None, target: str) -> Iterator[None]:
-    """Activate the seeded bug `name` (only the reference allocator has them)."""
-    if name is None:
+def _mutant(args: argparse.Namespace) -> Iterator[None]:
+    """Activate the seeded bug `--mutant` (only the reference allocator has them)."""
+    if args.mutant is None:
         yield
         return
-    if target != "reference":
-        raise ValueError(f"--mutant patches the reference allocator; it cannot be used with --target {target}")
-    from harness import mutants
+    if args.target != "reference":
+        raise ValueError(f"--mutant patches the reference allocator; it cannot be used with --target {args.target}")
+    from harness import mutation, mutants
 
-    with mutants.activate(name):
+    known = mutation.catalogue(args.mutants_from)
+    with mutants.activate(known.get(args.mutant, args.mutant)):
         yield
 
 
@@ -92,7 +103,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         make = _target_factory(args.target)
         files = replay.expand(args.paths)
-        mutant = _mutant(args.mutant, args.target)
+        mutant = _mutant(args)
         mutant.__enter__()
     except (argparse.ArgumentTypeError, FileNotFoundError, ValueError) as err:
         print(f"poolfuzz replay: error: {err}", file=sys.stderr)
@@ -124,7 +135,8 @@ def _print_result(result: replay.FileResult, args: argparse.Namespace) -> None:
     else:
         assert outcome is not None and outcome.divergence is not None
         print(f"FAIL {outcome.divergence.describe()}")
-        print(f"  reproduce: poolfuzz replay {result.path} --target {args.target}")
+        mutant = f" --mutant {args.mutant}" if args.mutant else ""
+        print(f"  reproduce: poolfuzz replay {result.path} --target {args.target}{mutant}")
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
@@ -133,7 +145,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     try:
         make = _target_factory(args.target)
         db = hypothesis_engine.database(args.database, args.profile)
-        mutant = _mutant(args.mutant, args.target)
+        mutant = _mutant(args)
         mutant.__enter__()
     except (argparse.ArgumentTypeError, ValueError, ImportError) as err:
         print(f"poolfuzz fuzz: error: {err}", file=sys.stderr)
@@ -180,6 +192,36 @@ class _Progress:
         print(("\r" if self.tty else "") + line, end=end, file=sys.stderr, flush=True)
 
 
+def cmd_mutants(args: argparse.Namespace) -> int:
+    from harness import mutation
+    from harness.findings import write_atomically
+
+    try:
+        known = mutation.catalogue(args.mutants_from)
+        unknown = [n for n in args.only or [] if n not in known]
+        if unknown:
+            raise ValueError(f"unknown mutant(s) {', '.join(unknown)}; see `poolfuzz mutants --help`")
+    except ValueError as err:
+        print(f"poolfuzz mutants: error: {err}", file=sys.stderr)
+        return 2
+    chosen = [known[n] for n in (args.only or known)]
+    print(f"{'mutant':44} {'found':6} {'seconds':>8} {'ops':>4}")
+
+    def show(r: "mutation.MutantResult") -> None:
+        found = "yes" if r.found else ("no" if r.sequential else "n/a")
+        seconds = f"{r.seconds:8.1f}" if r.seconds is not None else f"{'-':>8}"
+        ops = f"{r.reproducer_ops:4d}" if r.reproducer_ops is not None else f"{'-':>4}"
+        print(f"{r.name:44} {found:6} {seconds} {ops}  {r.error}".rstrip(), flush=True)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = mutation.run_all(chosen, args.engine, args.budget, args.out, args.mutants_from, show)
+    report = mutation.report(results, args.engine, args.budget)
+    path = args.json or args.out / "mutants.json"
+    write_atomically(path, json.dumps(report, indent=2) + "\n")
+    print(f"mutation score {report['score']:.0%} of sequential mutants ({args.engine}, {args.budget:.0f} s each); results: {path}")
+    return 0 if report["score"] == 1.0 else 1
+
+
 def cmd_targets(args: argparse.Namespace) -> int:
     for name in targets.available():
         print(name)
@@ -200,3 +242,7 @@ def entrypoint() -> None:
     except KeyboardInterrupt:
         print("poolfuzz: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    entrypoint()

@@ -204,6 +204,9 @@ class Executor:
         """Cheap checks after an op: the instance it named, and memfds when they may change."""
         if isinstance(op, Instantiate) and not isinstance(observed, Error):
             self._learn_image_inode(op)
+            mismatch = self._check_disjoint(op.instance)
+            if mismatch is not None:
+                return mismatch
         if isinstance(op, (Instantiate, Deallocate)) or op.kind in ("module", "drop"):
             mismatch = checks.check_memfds(self.model, self.memfd_baseline)
             if mismatch is not None:
@@ -222,6 +225,19 @@ class Executor:
             or checks.check_pages(self.model, name, region, length)
             or (checks.check_contents(self.model, name, region, length) if full else None)
         )
+
+    def _check_disjoint(self, name: str) -> Mismatch | None:
+        """A new instance's memory must not share its base, or any byte of its slot, with
+        another live instance's (CVE-2022-39392: zero-stride slots all aliased one base)."""
+        new = self.target.memory(name)
+        for other in self.model.instances:
+            if other == name:
+                continue
+            region = self.target.memory(other)
+            if new.base == region.base or (new.base < region.base + region.limit and region.base < new.base + new.limit):
+                return Mismatch("slot-base", "disjoint slots", f"overlaps {other} at {region.base:#x}",
+                                f"instances {name} and {other}: bases {new.base:#x} and {region.base:#x}")
+        return None
 
     def _full_checks(self) -> Mismatch | None:
         for name in list(self.model.instances):

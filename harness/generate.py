@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 from harness.model import Model
+from harness.model.images import DENSE_IMAGE_LIMIT
 from harness.ops import (
     OS_PAGE,
     WASM_PAGE,
@@ -42,6 +43,9 @@ from harness.ops import (
 )
 
 T = TypeVar("T")
+
+SPARSE_PAGES = DENSE_IMAGE_LIMIT // WASM_PAGE + 1
+"""Minimum size of the modules built to probe the dense-image rule."""
 
 
 class Choices(Protocol):
@@ -84,7 +88,7 @@ class ByteChoices:
 
 # -- pools -----------------------------------------------------------------------------------
 
-MAX_MEMORIES = (0, 64 * KiB, 256 * KiB, 1 * MiB, 4 * MiB)
+MAX_MEMORIES = (0, 64 * KiB, 256 * KiB, 1 * MiB, 4 * MiB, 17 * MiB)
 KEEP_RESIDENT = (0, 4 * KiB, 64 * KiB, 256 * KiB)
 
 
@@ -138,10 +142,19 @@ class OpBuilder:
     def module(self) -> ModuleDecl:
         c = self.choices
         max_pages = self.model.pool.max_memory // WASM_PAGE
+        if max_pages >= SPARSE_PAGES and c.integer(0, 3) == 0:
+            return self.sparse_module()
         minimum = c.integer(0, min(max_pages, 4)) if c.integer(0, 15) else max_pages + 1
         maximum = None if c.integer(0, 1) else minimum + c.integer(0, 8)
         segments = tuple(self.segment(minimum) for _ in range(c.integer(0, 3) if minimum else 0))
         return ModuleDecl(self.fresh("m"), minimum, maximum, shared=c.integer(0, 15) == 0, data=segments)
+
+    def sparse_module(self) -> ModuleDecl:
+        """Two one-byte segments about 16 MiB apart: an image at the edge of the dense-image
+        rule (refused at exactly 16 MiB, kept one page below)."""
+        end = DENSE_IMAGE_LIMIT - OS_PAGE * self.choices.integer(0, 1)
+        data = (Segment(0, b"\x01"), Segment(end - 1, b"\x02"))
+        return ModuleDecl(self.fresh("m"), SPARSE_PAGES, None, data=data)
 
     def segment(self, min_pages: int) -> Segment:
         """A data segment that lies within the module's minimum size (as it must)."""

@@ -331,10 +331,10 @@ _register("dense-image-threshold-off-by-one",
 
 @_mutant("zero-stride-slots", PoolConfig, "_compute_layout",
          "CVE-2022-39392: a stride of 0 when max-memory is 0, so every slot aliases one base "
-         "with no guard", sequential=False)
+         "with no guard")
 def _zero_stride(original, self):
-    # Zero-size memories have no byte to compare and the harness does not check where slots
-    # lie: only an observable of slot addresses could reveal this one.
+    # Zero-size memories have no byte to compare: the executor's check that live instances
+    # have disjoint slots (distinct bases) is what reveals this one.
     layout = original(self)
     return dataclasses.replace(layout, stride=0) if layout.static_size == 0 else layout
 
