@@ -88,11 +88,13 @@ def record(campaign: Campaign, divergence: Divergence, make_target: Callable[[],
     signature = divergence.signature
 
     def same_failure(candidate: Program) -> bool:
+        """The candidate diverges on the same kind of op in the same observable (how the values
+        differ may change as statements go: more faults or fewer, another slot)."""
         try:
             found = run(candidate, make_target()).divergence
         except InvalidProgram:  # a candidate whose removed op was needed for a later name
             return False
-        return found is not None and found.signature == signature
+        return found is not None and (found.op_kind, found.observable) == (divergence.op_kind, divergence.observable)
 
     bare = without_any_results(divergence.reproducer)
     small = minimize(bare, same_failure) if same_failure(bare) else divergence.reproducer

@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=_duration, default=60.0, help="budget per mutant (default 60s)")
     p.add_argument("--mutants-from", metavar="FILE.py", help="more mutants: a file defining MUTANTS = {name: factory}")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these mutants")
+    p.add_argument("--profile", choices=["dev", "ci", "nightly"], default="dev", help="Hypothesis settings profile")
     p.add_argument("--out", type=Path, default=Path("reports/mutants"), help="where reproducers are saved")
     p.add_argument("--json", type=Path, help="where the results go (default: OUT/mutants.json)")
     p.set_defaults(func=cmd_mutants)
@@ -214,7 +215,7 @@ def cmd_mutants(args: argparse.Namespace) -> int:
         print(f"{r.name:44} {found:6} {seconds} {ops}  {r.error}".rstrip(), flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    results = mutation.run_all(chosen, args.engine, args.budget, args.out, args.mutants_from, show)
+    results = mutation.run_all(chosen, args.engine, args.budget, args.out, args.mutants_from, show, args.profile)
     report = mutation.report(results, args.engine, args.budget)
     path = args.json or args.out / "mutants.json"
     write_atomically(path, json.dumps(report, indent=2) + "\n")

@@ -39,17 +39,18 @@ def catalogue(extra: str | None = None) -> dict[str, Mutant]:
     return mutants
 
 
-def fuzz_command(name: str, engine: str, budget: float, out: Path, summary: Path, extra: str | None) -> list[str]:
+def fuzz_command(name: str, engine: str, budget: float, out: Path, summary: Path, extra: str | None, profile: str = "dev") -> list[str]:
     command = [sys.executable, "-m", "harness.cli", "fuzz", "--engine", engine, "--budget", f"{budget}s",
-               "--mutant", name, "--database", "none", "--out", str(out), "--json", str(summary)]
+               "--mutant", name, "--database", "none", "--out", str(out), "--json", str(summary),
+               "--profile", profile]
     return command + (["--mutants-from", extra] if extra else [])
 
 
-def run_one(mutant: Mutant, engine: str, budget: float, out: Path, extra: str | None) -> MutantResult:
+def run_one(mutant: Mutant, engine: str, budget: float, out: Path, extra: str | None, profile: str = "dev") -> MutantResult:
     """One campaign in a child process; a child that dies is reported, never fatal."""
     with tempfile.TemporaryDirectory(prefix="poolfuzz-mutant-") as tmp:
         summary = Path(tmp) / "summary.json"
-        command = fuzz_command(mutant.name, engine, budget, out, summary, extra)
+        command = fuzz_command(mutant.name, engine, budget, out, summary, extra, profile)
         done = subprocess.run(command, capture_output=True, text=True, timeout=budget * 4 + 120)
         if not summary.exists():
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
@@ -74,10 +75,11 @@ def run_all(
     out: Path,
     extra: str | None = None,
     on_result: Callable[[MutantResult], None] = lambda r: None,
+    profile: str = "dev",
 ) -> list[MutantResult]:
     results = []
     for mutant in mutants:
-        result = run_one(mutant, engine, budget, out, extra)
+        result = run_one(mutant, engine, budget, out, extra, profile)
         on_result(result)
         results.append(result)
     return results

@@ -1,0 +1,501 @@
+"""The atheris engine: libFuzzer's coverage-guided byte strings, decoded into op sequences.
+
+    campaign = Campaign("atheris", "reference", None, budget=600)
+    status = fuzz(campaign, "reference", mutant=None)   # returns when the budget ends
+
+Pieces, from the bytes up:
+
+- `decode(data)`: any byte string is a valid program (`harness.validate.check` passes); the same
+  bytes always give the same program; a change to one byte past the pool's leading bytes keeps
+  the pool and every op decoded before it (nearby inputs are nearby programs, which is what
+  libFuzzer's mutations need to make progress).
+- `Session`: what one fuzzing process does with an input — decode it, run it on a fresh target
+  beside the model, and save a divergence of a new signature through `harness.campaign.record`
+  (minimized, annotated, written atomically) before the next input runs. Its counters go to a
+  JSON file, atomically, at most once a second (and at once after a finding).
+- `fuzz(...)`: runs the libFuzzer process (`python -m harness.engines.atheris_main`) as a child,
+  so a crash of the target kills only the child. It follows the child's stats file and its
+  `cov:` lines, turns the crash artifacts libFuzzer leaves (`crash-*`, `timeout-*`, `oom-*`) into
+  `.ops` findings (signature `crash/<signal or kind>`), and starts a new child while budget
+  remains.
+
+The corpus persists between campaigns (`DEFAULT_CORPUS`); libFuzzer adds every input that
+reached new coverage. atheris is an optional dependency: `pip install 'poolfuzz[fuzz]'`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import findings
+from harness.campaign import Campaign, Finding, record
+from harness.errors import HarnessError, PoolfuzzError
+from harness.executor import run
+from harness.generate import ByteChoices, OpBuilder, pool_spec
+from harness.model import Model
+from harness.ops import Expect, Program, with_result
+from harness.targets import Target, available, make_target
+from harness.text import format_program
+
+MAX_OPS = 40
+"""Statements decoded from one input, at most (the bugs of slot reuse show in short sequences)."""
+
+DEFAULT_CORPUS = Path(".poolfuzz-cache/atheris-corpus")
+RUNS_DIR = Path(".poolfuzz-cache/atheris-runs")
+"""Each campaign's libFuzzer output, stats and artifacts (kept when a child crashed)."""
+DEFAULT_LIBFUZZER_ARGS = ("-max_len=512", "-timeout=60", "-rss_limit_mb=2048")
+"""Used unless the caller's own flags say otherwise (~6 bytes make an op: 512 hold `MAX_OPS`)."""
+
+SUPERVISOR_FLAGS = ("-max_total_time", "-artifact_prefix", "-fork", "-jobs", "-workers", "-merge",
+                    "-set_cover_merge", "-minimize_crash")
+"""libFuzzer flags the engine sets itself or cannot follow (it supervises one process)."""
+
+INSTALL_HINT = "pip install 'poolfuzz[fuzz]'"
+STATS_INTERVAL = 1.0
+ROOT = Path(__file__).resolve().parents[2]
+REGRESSION_CORPUS = ROOT / "corpora" / "regression"
+
+
+class AtherisMissing(PoolfuzzError):
+    """atheris cannot be imported in this Python."""
+
+
+def require_atheris() -> None:
+    """Raise `AtherisMissing`, naming the install command, if atheris is not installed."""
+    if importlib.util.find_spec("atheris") is None:
+        raise AtherisMissing(f"the atheris engine needs the atheris package: {INSTALL_HINT}")
+
+
+# -- bytes to programs -------------------------------------------------------------------------
+
+
+def decode(data: bytes, max_ops: int = MAX_OPS) -> Program:
+    """The program `data` stands for: a pool, then ops until the bytes run out or `max_ops`.
+
+    Pure and total: every byte string gives a program that passes `harness.validate.check`,
+    the same one every time. Each op is valid in the state a scratch model reached after the
+    ops before it, and carries the result that model predicts (`=> RESULT`), so the program
+    states what was required of the target. The pool reads a fixed number of leading bytes,
+    each op the bytes after its predecessor's: a change to one later byte keeps the pool and
+    every op that ended before it.
+    """
+    choices = ByteChoices(data)
+    pool = pool_spec(choices)
+    model = Model(pool)
+    builder = OpBuilder(model, choices)
+    statements = []
+    while len(statements) < max_ops and not choices.exhausted:
+        op = builder.next_op()
+        result = model.observe(op) if isinstance(op, Expect) else model.apply(op)
+        statements.append(op if isinstance(op, Expect) else with_result(op, result))
+        builder.note(op)
+    return Program(tuple(statements), pool=pool)
+
+
+# -- one fuzzing process -----------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """What one libFuzzer process does with each input (see the module docstring).
+
+    Guarantees: a divergence of a signature the campaign does not know yet is minimized and
+    saved (`record`) before `test_one_input` returns, and the stats file lists it at once;
+    otherwise the stats file is rewritten at most once every `STATS_INTERVAL` seconds. A
+    divergence never raises: the fuzzer goes on to the next input.
+    """
+
+    campaign: Campaign
+    stats_path: Path | None = None
+    max_ops: int = MAX_OPS
+    skipped: int = 0
+    last_write: float = field(default=0.0)
+
+    def make_target(self) -> Target:
+        return make_target(self.campaign.target)
+
+    def test_one_input(self, data: bytes) -> None:
+        outcome = run(decode(data, self.max_ops), self.make_target())
+        if outcome.skipped is not None:
+            self.skipped += 1
+            return
+        self.campaign.sequences += 1
+        self.campaign.ops += outcome.ops
+        divergence = outcome.divergence
+        if divergence is not None and not self.campaign.knows(divergence.signature):
+            record(self.campaign, divergence, self.make_target)
+            self.write_stats()
+        elif time.monotonic() - self.last_write >= STATS_INTERVAL:
+            self.write_stats()
+
+    def write_stats(self, done: bool = False) -> None:
+        """Replace the stats file (if any) with the counters and findings so far."""
+        self.last_write = time.monotonic()
+        if self.stats_path is not None:
+            stats = {**stats_of(self.campaign), "skipped": self.skipped, "done": done, "pid": os.getpid()}
+            findings.write_atomically(self.stats_path, json.dumps(stats) + "\n")
+
+
+def stats_of(campaign: Campaign) -> dict[str, object]:
+    """What a fuzzing process reports to its parent: counters and findings, as JSON values."""
+    return {
+        "sequences": campaign.sequences,
+        "ops": campaign.ops,
+        "findings": [
+            {"signature": f.signature, "path": str(f.path), "ops": f.ops, "seconds": f.seconds,
+             "description": f.description}
+            for f in campaign.findings
+        ],
+    }
+
+
+def read_stats(path: Path) -> dict | None:
+    """The last stats a fuzzing process wrote, or None if it wrote none yet."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+# -- the corpus --------------------------------------------------------------------------------
+
+
+def seed_inputs() -> list[bytes]:
+    """Deterministic first inputs: the bytes of each regression `.ops` file, then a few fixed
+    patterns. They are not encodings of those files' programs — every byte string decodes to
+    *some* valid program, and these give libFuzzer varied, non-trivial places to start."""
+    seeds = [path.read_bytes() for path in sorted(REGRESSION_CORPUS.glob("*.ops"))]
+    seeds += [bytes(range(256)), bytes(range(255, -1, -1)), b"\x01\x02\x03\x04" * 64, b"\xff" * 256]
+    return seeds
+
+
+def prepare_corpus(directory: Path) -> Path:
+    """`directory`, created and seeded with `seed_inputs()` if it is missing or empty.
+
+    Files are named by the SHA-1 of their bytes, as libFuzzer names the inputs it adds."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if not any(directory.iterdir()):
+        for seed in seed_inputs():
+            (directory / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
+    return directory
+
+
+# -- crash artifacts ---------------------------------------------------------------------------
+
+ARTIFACT_KINDS = {"crash": "crash", "timeout": "timeout", "oom": "oom", "leak": "leak"}
+FATAL_SIGNALS = {
+    "Segmentation fault": "SIGSEGV",
+    "Aborted": "SIGABRT",
+    "Bus error": "SIGBUS",
+    "Floating point exception": "SIGFPE",
+    "Illegal instruction": "SIGILL",
+}
+
+
+def artifact_kind(artifact: Path) -> str | None:
+    """`crash`, `timeout`, `oom` or `leak` from libFuzzer's file name; None for other files."""
+    prefix = artifact.name.split("-", 1)[0]
+    return ARTIFACT_KINDS.get(prefix) if "-" in artifact.name else None
+
+
+def crash_cause(log: str) -> str:
+    """What killed a fuzzing process, from its output: a signal name (`SIGSEGV`, reported by
+    Python's faulthandler), `exception-<Type>` for an uncaught Python exception, else
+    `deadly-signal`."""
+    fatal = re.findall(r"Fatal Python error: ([A-Za-z ]+)", log)
+    if fatal:
+        return FATAL_SIGNALS.get(fatal[-1].strip(), fatal[-1].strip().lower().replace(" ", "-"))
+    exception = re.findall(r"=== Uncaught Python exception: ===\s*\n\s*([\w.]+)", log)
+    if exception:
+        return f"exception-{exception[-1].rsplit('.', 1)[-1]}"
+    return "deadly-signal"
+
+
+def save_crash(campaign: Campaign, artifact: Path, cause: str) -> Finding | None:
+    """Decode a libFuzzer artifact and save it under `campaign.out` as an `.ops` finding of
+    signature `crash/<cause>`; None if the campaign already has that signature.
+
+    The program is the artifact's decoding, not minimized (minimizing would replay crashes);
+    its header names the cause and the artifact. Written atomically, like every finding."""
+    signature = f"crash/{cause}"
+    if campaign.knows(signature):
+        return None
+    program = decode(artifact.read_bytes())
+    text = format_program(program)
+    campaign.out.mkdir(parents=True, exist_ok=True)
+    path = campaign.out / f"{findings.slug(signature)}-{hashlib.sha256(text.encode()).hexdigest()[:8]}.ops"
+    description = f"the fuzzing process died ({cause}) running this program (libFuzzer input {artifact})"
+    header = [
+        f"finding: {signature} ({_where(campaign)})",
+        description,
+        f"replay: {findings.replay_command(path, campaign.target, campaign.mutant)}",
+    ]
+    lines = text.splitlines()
+    findings.write_atomically(path, "\n".join(lines[:1] + [f"# {line}" for line in header] + lines[1:]) + "\n")
+    finding = Finding(signature, path, len(program.statements), campaign.elapsed, description)
+    campaign.findings.append(finding)
+    return finding
+
+
+def _where(campaign: Campaign) -> str:
+    return f"target {campaign.target}" + (f", mutant {campaign.mutant}" if campaign.mutant else "")
+
+
+# -- following the child -----------------------------------------------------------------------
+
+
+@dataclass
+class FuzzerStatus:
+    """libFuzzer's own view of the campaign, from its output lines, plus the supervisor's.
+
+    `execs` counts libFuzzer's runs in the current child (seeds included); `coverage` and
+    `features` are the latest `cov:` and `ft:`; `corpus` the units in the corpus. `children`
+    counts the processes started, `crashes` the artifacts they left (each saved as a finding,
+    or of a signature already saved). `run_dir` holds the children's output while they run, and
+    after the campaign if one crashed or failed.
+    """
+
+    execs: int = 0
+    coverage: int = 0
+    features: int = 0
+    corpus: int = 0
+    exec_per_second: int = 0
+    children: int = 0
+    crashes: int = 0
+    run_dir: Path | None = None
+
+    STATUS_LINE = re.compile(r"^#(\d+)\s+\w+\s+(.*)$")
+
+    def update(self, line: str) -> None:
+        """Take in one line of libFuzzer output (others are ignored)."""
+        match = self.STATUS_LINE.match(line)
+        if not match:
+            return
+        self.execs = int(match[1])
+        fields = dict(re.findall(r"([a-z/]+): (\d+)", match[2]))
+        self.coverage = int(fields.get("cov", self.coverage))
+        self.features = int(fields.get("ft", self.features))
+        self.corpus = int(fields.get("corp", self.corpus))
+        self.exec_per_second = int(fields.get("exec/s", self.exec_per_second))
+
+
+@dataclass
+class _Child:
+    """One libFuzzer process and the files it writes."""
+
+    process: subprocess.Popen
+    log_path: Path
+    stats_path: Path
+    base_sequences: int
+    base_ops: int
+    log_offset: int = 0
+
+    def new_lines(self) -> list[str]:
+        with self.log_path.open("rb") as handle:
+            handle.seek(self.log_offset)
+            chunk = handle.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self.log_offset += len(complete)
+        return complete.decode("utf-8", "replace").splitlines()
+
+
+def libfuzzer_args(corpus: Path, artifacts: Path, budget: float, extra: Sequence[str]) -> list[str]:
+    """The child's libFuzzer arguments: the corpus, the defaults, the caller's flags, then the
+    flags the engine owns (`SUPERVISOR_FLAGS` in `extra` raise ValueError)."""
+    for arg in extra:
+        if arg.split("=", 1)[0] in SUPERVISOR_FLAGS:
+            raise ValueError(f"libFuzzer flag {arg} is set by the atheris engine (the budget, the artifacts "
+                             f"folder) or not supported by it (it supervises a single process)")
+    given = {arg.split("=", 1)[0] for arg in extra}
+    defaults = [arg for arg in DEFAULT_LIBFUZZER_ARGS if arg.split("=", 1)[0] not in given]
+    backstop = math.ceil(budget) + 10  # the child stops itself at its budget; this is in case it cannot
+    return [str(corpus), *defaults, *extra, f"-artifact_prefix={artifacts}{os.sep}", f"-max_total_time={backstop}"]
+
+
+def _spawn(campaign: Campaign, run_dir: Path, corpus: Path, extra: Sequence[str], number: int) -> _Child:
+    (run_dir / "artifacts").mkdir(exist_ok=True)
+    stats_path = run_dir / f"stats-{number}.json"
+    log_path = run_dir / f"libfuzzer-{number}.log"
+    command = [
+        sys.executable, "-m", "harness.engines.atheris_main",
+        "--target", campaign.target, "--out", str(campaign.out), "--stats", str(stats_path),
+        "--stop-at", f"{time.time() + campaign.remaining:.6f}", "--started-wall", f"{time.time() - campaign.elapsed:.6f}",
+        *(["--mutant", campaign.mutant] if campaign.mutant else []),
+        *[arg for f in campaign.findings for arg in ("--known", f.signature)],
+        "--", *libfuzzer_args(corpus, run_dir / "artifacts", campaign.remaining, extra),
+    ]
+    env = {
+        "PYTHONHASHSEED": "0",  # the same string hashes in every child: `-seed=N` runs repeat
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+    return _Child(process, log_path, stats_path, campaign.sequences, campaign.ops)
+
+
+def _absorb(campaign: Campaign, status: FuzzerStatus, child: _Child) -> None:
+    """Take in what the child reported since the last look: counters, findings, `cov:` lines."""
+    for line in child.new_lines():
+        status.update(line)
+    stats = read_stats(child.stats_path)
+    if stats is None:
+        return
+    campaign.sequences = child.base_sequences + int(stats["sequences"])
+    campaign.ops = child.base_ops + int(stats["ops"])
+    for entry in stats["findings"]:
+        if not campaign.knows(entry["signature"]):
+            campaign.findings.append(Finding(entry["signature"], Path(entry["path"]), int(entry["ops"]),
+                                             float(entry["seconds"]), entry["description"]))
+
+
+def _stop(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """End the child we started: SIGTERM, then SIGKILL after `grace` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _watch(campaign: Campaign, status: FuzzerStatus, child: _Child,
+           on_progress: Callable[[Campaign], None], keep_going: bool, poll: float = 0.25) -> int | None:
+    """Follow the child until it exits: its exit status. None if it was stopped here — at the
+    first finding (unless `keep_going`) or a minute past the budget."""
+    deadline = time.monotonic() + campaign.remaining + 60
+    while child.process.poll() is None:
+        time.sleep(poll)
+        _absorb(campaign, status, child)
+        on_progress(campaign)
+        if time.monotonic() > deadline or (campaign.findings and not keep_going):
+            _stop(child.process)
+            return None
+    _absorb(campaign, status, child)
+    return child.process.wait()
+
+
+def _collect_artifacts(campaign: Campaign, status: FuzzerStatus, child: _Child, corpus: Path,
+                       seen: set[Path]) -> int:
+    """Turn the artifacts this child left into findings; how many there were."""
+    artifacts = [p for p in sorted((child.log_path.parent / "artifacts").glob("*"))
+                 if p not in seen and artifact_kind(p) is not None]
+    log = child.log_path.read_text(encoding="utf-8", errors="replace")
+    for artifact in artifacts:
+        seen.add(artifact)
+        kind = artifact_kind(artifact)
+        save_crash(campaign, artifact, crash_cause(log) if kind == "crash" else str(kind))
+        status.crashes += 1
+        _quarantine(corpus, artifact)
+    return len(artifacts)
+
+
+def _quarantine(corpus: Path, artifact: Path) -> None:
+    """Move the corpus unit an artifact repeats (same SHA-1 name) out of the corpus, so that the
+    next child does not die on it while it loads the corpus."""
+    unit = corpus / artifact.name.split("-", 1)[1]
+    if unit.is_file():
+        quarantine = artifact.parent.parent / "quarantine"
+        quarantine.mkdir(exist_ok=True)
+        unit.replace(quarantine / unit.name)
+
+
+def fuzz(
+    campaign: Campaign,
+    target_name: str,
+    mutant: str | None = None,
+    corpus_dir: Path | None = None,
+    extra_libfuzzer_args: Iterable[str] = (),
+    on_progress: Callable[[Campaign], None] = lambda c: None,
+    status: FuzzerStatus | None = None,
+    keep_going: bool = True,
+    runs_dir: Path = RUNS_DIR,
+) -> FuzzerStatus:
+    """Fuzz `target_name` (with `mutant` active in the child) until `campaign`'s budget ends,
+    or its first finding unless `keep_going`.
+
+    Runs libFuzzer in a child process over `corpus_dir` (default `DEFAULT_CORPUS`, seeded on
+    first use), updating `campaign` (target, mutant, sequences, ops, findings) and calling
+    `on_progress` a few times a second. A child that dies of a crash, timeout or out-of-memory
+    leaves an artifact, saved as a `crash/...` finding; a new child then goes on while budget
+    remains. Every finding is on disk before it is reported. The child's output, stats and
+    artifacts go to a new folder under `runs_dir`, kept only if a child crashed or failed
+    (`status.run_dir`). Returns libFuzzer's view (`status`, updated in place if given).
+
+    Raises `AtherisMissing` without atheris; ValueError for an unknown target or mutant, or a
+    flag the engine owns; `HarnessError` if a child exits with an error and no artifact.
+    """
+    require_atheris()
+    _check_names(target_name, mutant)
+    extra = list(extra_libfuzzer_args)
+    libfuzzer_args(Path("."), Path("."), 0, extra)  # refuse the engine's own flags before starting
+    campaign.target, campaign.mutant = target_name, mutant
+    status = status or FuzzerStatus()
+    corpus = prepare_corpus(Path(corpus_dir) if corpus_dir is not None else DEFAULT_CORPUS)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    status.run_dir = Path(tempfile.mkdtemp(prefix="atheris-", dir=runs_dir))
+    keep = True  # a child's output is kept when something went wrong
+    try:
+        keep = _supervise(campaign, status, corpus, extra, on_progress, keep_going)
+    except KeyboardInterrupt:
+        keep = status.crashes > 0
+        raise
+    finally:
+        if not keep:
+            shutil.rmtree(status.run_dir, ignore_errors=True)
+            status.run_dir = None
+    on_progress(campaign)
+    return status
+
+
+def _supervise(campaign: Campaign, status: FuzzerStatus, corpus: Path, extra: list[str],
+               on_progress: Callable[[Campaign], None], keep_going: bool) -> bool:
+    """Start children until the budget ends; whether one crashed (its files are worth keeping)."""
+    assert status.run_dir is not None
+    seen: set[Path] = set()
+    while campaign.remaining > 1.0 and (keep_going or not campaign.findings):
+        status.children += 1
+        child = _spawn(campaign, status.run_dir, corpus, extra, status.children)
+        try:
+            code = _watch(campaign, status, child, on_progress, keep_going)
+        finally:
+            _stop(child.process)
+        if not _collect_artifacts(campaign, status, child, corpus, seen):
+            if code is not None:
+                _check_exit(code, child)
+            break  # libFuzzer stopped without a crash: the budget ran out, or -runs was reached
+    return status.crashes > 0
+
+
+def _check_names(target_name: str, mutant: str | None) -> None:
+    if target_name not in available():
+        raise ValueError(f"unknown target {target_name!r}; available: {', '.join(available())}")
+    if mutant is not None:
+        from harness.mutants import MUTANTS, activate
+
+        if mutant not in MUTANTS:
+            activate(mutant)  # raises the catalogue's ValueError, with its suggestion
+
+
+def _check_exit(code: int, child: _Child) -> None:
+    """A child that ends without an artifact must have ended cleanly."""
+    if code == 0:
+        return
+    tail = "\n".join(child.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:])
+    raise HarnessError(f"the libFuzzer process exited with status {code} and left no artifact; "
+                       f"its last output ({child.log_path}):\n{tail}")

@@ -1,0 +1,132 @@
+"""The libFuzzer process of the atheris engine: `TestOneInput` over decoded op sequences.
+
+    python -m harness.engines.atheris_main [--target NAME] [--mutant NAME] [--out DIR]
+        [--stats FILE] [--stop-at EPOCH] [--started-wall EPOCH] [--known SIGNATURE]...
+        -- [CORPUS_DIR...] [-libfuzzer_flag=VALUE...]
+
+Everything after `--` goes to libFuzzer unchanged. `harness.engines.atheris_engine.fuzz` runs
+this as a child process; it also runs alone, in the OSS-Fuzz manner (a script whose
+`TestOneInput` takes libFuzzer's bytes).
+
+Each input is decoded (`atheris_engine.decode`) and run on a fresh target beside the model; a
+divergence of a new signature is minimized and saved as an `.ops` file before the next input
+(`atheris_engine.Session`), and the fuzzer goes on — it never stops for a divergence it saved.
+A crash of the target or of the harness ends the process the libFuzzer way: an artifact file,
+which the parent turns into a finding. The mutant, if any, is active for the whole process.
+
+`allocator` and `harness` are imported under `atheris.instrument_imports()`, so their Python
+branches are the coverage libFuzzer follows. This module imports neither before that.
+At `--stop-at` (a `time.time()` value) the process writes its final stats and exits with status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+INSTRUMENTED = ["allocator", "harness"]
+NOT_INSTRUMENTED = ["harness.cli", "harness.minimize", "harness.findings", "harness.text"]
+"""Run only when a finding is saved or a program printed: their branches would be noise."""
+
+_session: Any = None  # the atheris_engine.Session inputs go to
+_deadline: float | None = None  # time.monotonic() at which the process stops
+_active: list[Any] = []  # the mutant's context manager, entered and never left
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Our options (before `--`) and libFuzzer's arguments (after it)."""
+    argv = list(argv)
+    ours, theirs = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    parser = argparse.ArgumentParser(prog="python -m harness.engines.atheris_main",
+                                     description="libFuzzer process of the atheris engine")
+    parser.add_argument("--target", default="reference")
+    parser.add_argument("--mutant")
+    parser.add_argument("--out", type=Path, default=Path("corpora/found"), help="where findings are saved")
+    parser.add_argument("--stats", type=Path, help="JSON file of the counters and findings (for the parent)")
+    parser.add_argument("--stop-at", type=float, help="time.time() at which to exit 0 (default: libFuzzer's flags)")
+    parser.add_argument("--started-wall", type=float, help="time.time() at which the campaign started")
+    parser.add_argument("--known", action="append", default=[], help="a signature already saved (repeatable)")
+    return parser.parse_args(ours), theirs
+
+
+def configure(target: str = "reference", out: Path = Path("corpora/found"), stats: Path | None = None,
+              mutant: str | None = None, known: Sequence[str] = (), started_wall: float | None = None) -> Any:
+    """Make the session `TestOneInput` uses (and return it). `known` signatures are not saved
+    again; `started_wall` dates findings from the campaign's start rather than this process's."""
+    global _session
+    from harness.campaign import Campaign, Finding
+    from harness.engines.atheris_engine import Session
+
+    campaign = Campaign("atheris", target, mutant, budget=0.0, out=out)
+    if started_wall is not None:
+        campaign.started = time.monotonic() - (time.time() - started_wall)
+    campaign.findings += [Finding(signature, Path(), 0, 0.0, "saved by an earlier process") for signature in known]
+    _session = Session(campaign, stats)
+    return _session
+
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 (the name libFuzzer and OSS-Fuzz use)
+    """Run the program `data` decodes to; save a new divergence; stop at the deadline."""
+    session = _session or configure()
+    if _deadline is not None and time.monotonic() >= _deadline:
+        _finish(session)
+    session.test_one_input(data)
+
+
+def _finish(session: Any) -> None:
+    """Write the final stats and end the process (libFuzzer's corpus is already on disk)."""
+    session.write_stats(done=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _first_input(test_one_input: Any) -> Any:
+    """`test_one_input`, enabling faulthandler on the first call: installed after libFuzzer's
+    handlers, it names the fatal signal in the output, then hands it on to libFuzzer (which
+    saves the input)."""
+    started = False
+
+    def wrapped(data: bytes) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            faulthandler.enable(file=sys.stderr)
+        test_one_input(data)
+
+    return wrapped
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    global _deadline
+    options, libfuzzer_args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        import atheris
+    except ImportError:
+        sys.exit("atheris is not installed: pip install 'poolfuzz[fuzz]'")
+    with atheris.instrument_imports(include=INSTRUMENTED, exclude=NOT_INSTRUMENTED):
+        import harness.engines.atheris_engine  # noqa: F401 (and, through it, the executor, model, checks)
+        import harness.mutants  # noqa: F401 (the allocator's modules)
+        from harness.targets import make_target
+
+        make_target(options.target)  # imports the target's module
+    if options.mutant:
+        _active.append(harness.mutants.activate(options.mutant))  # kept: collecting it would undo it
+        _active[-1].__enter__()  # for the life of the process
+    session = configure(options.target, options.out, options.stats, options.mutant, options.known,
+                        options.started_wall)
+    session.write_stats()
+    if options.stop_at is not None:
+        _deadline = time.monotonic() + (options.stop_at - time.time())
+    atheris.Setup([sys.argv[0], *libfuzzer_args], _first_input(TestOneInput))
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

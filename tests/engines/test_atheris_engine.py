@@ -1,0 +1,170 @@
+"""The atheris engine: the libFuzzer entry on a few inputs, a short campaign that finds a planted
+bug, crash artifacts turned into findings, and the errors it reports."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from harness import mutants, replay, validate
+from harness.campaign import Campaign
+from harness.engines import atheris_engine, atheris_main
+from harness.engines.atheris_engine import FuzzerStatus, crash_cause, decode, fuzz
+from harness.targets import make_target
+from harness.text import parse_file
+
+needs_atheris = pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris is not installed")
+
+INPUTS = [b"", b"\x00" * 64, bytes(range(256)), b"\xff" * 300, b"\x01\x02\x03\x04" * 64,
+          *[path.read_bytes() for path in sorted(atheris_engine.REGRESSION_CORPUS.glob("*.ops"))[:5]]]
+
+
+_rng = random.Random(7)
+RANDOM_INPUTS = [_rng.randbytes(n) for n in range(100, 400, 10)]
+"""Fixed inputs, several of which show the planted bug (about one random input in five does)."""
+
+
+def reference():
+    return make_target("reference")
+
+
+def test_test_one_input_runs_every_input_and_finds_nothing_on_the_clean_reference(tmp_path: Path) -> None:
+    stats = tmp_path / "stats.json"
+    session = atheris_main.configure("reference", out=tmp_path / "found", stats=stats)
+    for data in INPUTS:
+        atheris_main.TestOneInput(data)
+    session.write_stats()
+    reported = json.loads(stats.read_text())
+    assert reported["sequences"] == len(INPUTS) and reported["ops"] > 0
+    assert reported["findings"] == [] and not (tmp_path / "found").exists()
+
+
+def test_test_one_input_saves_a_divergence_once_and_keeps_going(tmp_path: Path) -> None:
+    session = atheris_main.configure("reference", out=tmp_path, mutant="skip-madvise-on-clear")
+    with mutants.activate("skip-madvise-on-clear"):
+        for data in RANDOM_INPUTS * 2:
+            atheris_main.TestOneInput(data)  # never raises for a divergence
+    assert session.campaign.sequences == 2 * len(RANDOM_INPUTS)
+    signatures = [f.signature for f in session.campaign.findings]
+    assert signatures and len(signatures) == len(set(signatures))
+    assert sorted(tmp_path.glob("*.ops")) == sorted(f.path for f in session.campaign.findings)
+
+
+@needs_atheris
+@pytest.mark.timeout(90)
+def test_a_short_campaign_finds_the_planted_bug_and_saves_a_replayable_reproducer(tmp_path: Path) -> None:
+    campaign = Campaign("atheris", "reference", "skip-madvise-on-clear", budget=30.0, out=tmp_path / "found")
+    status = fuzz(campaign, "reference", "skip-madvise-on-clear", tmp_path / "corpus", ["-seed=1"],
+                  keep_going=False, runs_dir=tmp_path / "runs")
+    assert campaign.findings, f"the planted bug was not found in {campaign.sequences} sequences"
+    assert campaign.sequences > 0 and campaign.ops > 0 and status.coverage > 0
+    assert campaign.elapsed < 25.0, "the campaign did not stop at its first finding"
+    for finding in campaign.findings:
+        with mutants.activate("skip-madvise-on-clear"):
+            assert replay.replay_file(finding.path, reference).status == replay.FAILED
+        assert replay.replay_file(finding.path, reference).status == replay.PASSED
+
+
+@needs_atheris
+@pytest.mark.timeout(60)
+def test_a_clean_campaign_runs_to_its_budget_and_grows_the_corpus(tmp_path: Path) -> None:
+    campaign = Campaign("atheris", "reference", None, budget=6.0, out=tmp_path / "found")
+    progress: list[int] = []
+    status = fuzz(campaign, "reference", None, tmp_path / "corpus", ["-seed=1"],
+                  lambda c: progress.append(c.sequences), runs_dir=tmp_path / "runs")
+    assert campaign.findings == [], [f.description for f in campaign.findings]
+    assert 5.0 <= campaign.elapsed < 20.0
+    assert campaign.sequences > 0 and campaign.ops > campaign.sequences
+    assert progress and progress == sorted(progress) and progress[-1] == campaign.sequences
+    assert (status.children, status.crashes, status.run_dir) == (1, 0, None)
+    assert not any((tmp_path / "runs").iterdir())  # a clean run leaves no output behind
+    assert len(list((tmp_path / "corpus").iterdir())) > len(atheris_engine.seed_inputs())
+
+
+@needs_atheris
+@pytest.mark.timeout(60)
+def test_a_dying_child_leaves_an_artifact_that_becomes_one_finding(tmp_path: Path) -> None:
+    # An RSS limit below what the Python process already uses: libFuzzer's out-of-memory
+    # handling kills each child, leaving an `oom-*` artifact; new children go on.
+    campaign = Campaign("atheris", "reference", None, budget=6.0, out=tmp_path / "found")
+    status = fuzz(campaign, "reference", None, tmp_path / "corpus", ["-rss_limit_mb=1"], runs_dir=tmp_path / "runs")
+    assert [f.signature for f in campaign.findings] == ["crash/oom"]
+    assert status.crashes >= 1 and status.children >= status.crashes
+    assert status.run_dir is not None and any((status.run_dir / "artifacts").glob("oom-*"))
+    validate.check(parse_file(campaign.findings[0].path))
+
+
+def test_a_crash_artifact_becomes_an_ops_finding(tmp_path: Path) -> None:
+    artifact = tmp_path / "artifacts" / "crash-0123abcd"
+    artifact.parent.mkdir()
+    artifact.write_bytes(bytes(range(200)))
+    campaign = Campaign("atheris", "reference", None, budget=1.0, out=tmp_path / "found")
+    finding = atheris_engine.save_crash(campaign, artifact, "SIGSEGV")
+    assert finding is not None and finding.signature == "crash/SIGSEGV"
+    assert finding.path.name.startswith("crash-sigsegv-") and finding.path.suffix == ".ops"
+    text = finding.path.read_text()
+    assert "# finding: crash/SIGSEGV" in text and str(artifact) in text
+    assert parse_file(finding.path) == decode(artifact.read_bytes())
+    assert atheris_engine.save_crash(campaign, artifact, "SIGSEGV") is None  # one per signature
+    assert replay.replay_file(finding.path, reference).status == replay.PASSED  # no crash here
+
+
+@pytest.mark.parametrize(("log", "cause"), [
+    ("Fatal Python error: Segmentation fault\n\nCurrent thread ...\n==1== ERROR: libFuzzer: deadly signal", "SIGSEGV"),
+    ("Fatal Python error: Aborted\n", "SIGABRT"),
+    (" === Uncaught Python exception: ===\nharness.errors.HarnessError: broken\nTraceback", "exception-HarnessError"),
+    ("==1== ERROR: libFuzzer: deadly signal\n", "deadly-signal"),
+])
+def test_crash_cause_names_the_signal_or_the_exception(log: str, cause: str) -> None:
+    assert crash_cause(log) == cause
+
+
+def test_artifact_kinds_follow_libfuzzer_names() -> None:
+    kinds = {name: atheris_engine.artifact_kind(Path(name)) for name in
+             ("crash-ab12", "timeout-ab12", "oom-ab12", "slow-unit-ab12", "stats-1.json")}
+    assert kinds == {"crash-ab12": "crash", "timeout-ab12": "timeout", "oom-ab12": "oom",
+                     "slow-unit-ab12": None, "stats-1.json": None}
+
+
+def test_status_lines_are_parsed() -> None:
+    status = FuzzerStatus()
+    status.update("#2636\tNEW    cov: 896 ft: 1535 corp: 44/603b lim: 17 exec/s: 219 rss: 148Mb L: 15/17 MS: 3 x")
+    status.update("INFO: Instrumenting harness.executor")
+    assert (status.execs, status.coverage, status.features, status.corpus, status.exec_per_second) == (
+        2636, 896, 1535, 44, 219)
+
+
+def test_flags_the_engine_owns_are_refused(tmp_path: Path) -> None:
+    campaign = Campaign("atheris", "reference", None, budget=1.0, out=tmp_path)
+    for flag in ("-max_total_time=5", "-fork=2", "-artifact_prefix=x/"):
+        with pytest.raises(ValueError, match="set by the atheris engine"):
+            fuzz(campaign, "reference", None, tmp_path / "corpus", [flag])
+
+
+def test_unknown_names_are_refused(tmp_path: Path) -> None:
+    campaign = Campaign("atheris", "reference", None, budget=1.0, out=tmp_path)
+    with pytest.raises(ValueError, match="unknown target"):
+        fuzz(campaign, "no-such-target", None, tmp_path / "corpus")
+    with pytest.raises(ValueError, match="unknown mutant"):
+        fuzz(campaign, "reference", "no-such-mutant", tmp_path / "corpus")
+
+
+def test_without_atheris_the_error_names_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "atheris" else real(name, *a))
+    campaign = Campaign("atheris", "reference", None, budget=1.0, out=tmp_path)
+    with pytest.raises(atheris_engine.AtherisMissing, match=r"pip install 'poolfuzz\[fuzz\]'"):
+        fuzz(campaign, "reference", None, tmp_path / "corpus")
+
+
+def test_the_corpus_is_seeded_once(tmp_path: Path) -> None:
+    corpus = atheris_engine.prepare_corpus(tmp_path / "corpus")
+    seeds = sorted(p.name for p in corpus.iterdir())
+    assert len(seeds) == len(atheris_engine.seed_inputs())
+    (corpus / seeds[0]).unlink()
+    atheris_engine.prepare_corpus(corpus)  # not empty: left as it is
+    assert len(list(corpus.iterdir())) == len(seeds) - 1
