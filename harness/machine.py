@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hypothesis import strategies as st
+from hypothesis import target
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, multiple, rule
 
 from harness.divergence import Divergence
@@ -68,6 +69,7 @@ class PoolMachine(RuleBasedStateMachine):
         super().__init__()
         self.executor: Executor | None = None
         self.ops: list[Op] = []
+        self.peaks = {"live instances": 0, "dirty slots": 0, "live images": 0, "pages grown": 0}
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -85,7 +87,21 @@ class PoolMachine(RuleBasedStateMachine):
         self.ops.append(with_result(op, self.executor.last_expected))
         if mismatch is not None:
             self._fail(len(self.ops) - 1, mismatch)
+        self._note_peaks()
         return self.executor.last_expected
+
+    def _note_peaks(self) -> None:
+        """Track how far this run got toward interesting states (fed to `target()`)."""
+        assert self.executor is not None
+        model = self.executor.model
+        now = {
+            "live instances": len(model.instances),
+            "dirty slots": sum(1 for s in model.slots.values() if s.private),
+            "live images": sum(1 for s in model.slots.values() if s.image is not None),
+            "pages grown": max((i.pages - i.module.decl.min for i in model.instances.values()), default=0),
+        }
+        for label, value in now.items():
+            self.peaks[label] = max(self.peaks[label], value)
 
     def _fail(self, index: int, mismatch: object) -> None:
         assert self.executor is not None
@@ -140,6 +156,8 @@ class PoolMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if self.executor is None:
             return
+        for label, value in self.peaks.items():
+            target(value, label=label)  # push generation toward many dirty slots, images, growth
         mismatch = self.executor.finish()
         if mismatch is not None and self.ops:
             self._fail(len(self.ops) - 1, mismatch)

@@ -84,6 +84,7 @@ import resource
 import select
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -310,8 +311,15 @@ def index_shards(total_memories: int, version: str | None = None) -> int:
 
 def major_version(version: str | None = None) -> int:
     """The major number of Wasmtime `version` (default: the installed one; 0 if none is)."""
-    version = version or wasmtime_version() or "0"
-    return int(version.split(".")[0])
+    return version_tuple(version)[0]
+
+
+def version_tuple(version: str | None = None) -> tuple[int, int, int]:
+    """Wasmtime `version` (default: the installed one; `(0, 0, 0)` if none is) as three numbers,
+    for comparisons: `"50.0.1"` -> `(50, 0, 1)`; a part that is not a number counts as 0."""
+    parts = [int(p) if p.isdigit() else 0 for p in (version or wasmtime_version() or "0").split(".")]
+    parts += [0, 0, 0]
+    return parts[0], parts[1], parts[2]
 
 
 # --- Building engines, never dying of it -----------------------------------------------------
@@ -356,35 +364,43 @@ def probe(settings: PoolSettings) -> str | None:
 
 @functools.lru_cache(maxsize=256)
 def _probe_cached(settings: PoolSettings) -> str | None:
+    import wasmtime
+
     new_config(settings)  # setter problems surface here, as Unsupported, not in the child
+    return in_child(lambda: wasmtime.Engine(new_config(settings)), "building the engine")
+
+
+def in_child(action: Callable[[], object], what: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """Runs `action` in a forked child: `None` if it returned, else why not: its exception, or
+    the message of the Rust panic that aborted it, on one line. `what` names the action in the
+    fallback texts. The child never returns into the caller's code; a child still running after
+    `timeout` seconds is killed."""
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: build, report through the exit status and stderr, never return
+    if pid == 0:  # the child: act, report through the exit status and stderr, never return
         os.close(read_end)
-        _build_and_exit(settings, write_end)
+        _act_and_exit(action, write_end)
     os.close(write_end)
-    output, timed_out = _read_until_exit(read_end, PROBE_TIMEOUT)
+    output, timed_out = _read_until_exit(read_end, timeout)
     if timed_out:
         os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     if timed_out:
-        return f"building the engine took over {PROBE_TIMEOUT:.0f} s"
+        return f"{what} took over {timeout:.0f} s"
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
         return None
-    return _refusal_text(output) or f"building the engine failed (wait status {status:#x})"
+    return _refusal_text(output) or f"{what} failed (wait status {status:#x})"
 
 
-def _build_and_exit(settings: PoolSettings, report_fd: int) -> None:
-    """In a probe child: build the engine, exit 0; any failure goes to `report_fd`."""
+def _act_and_exit(action: Callable[[], object], report_fd: int) -> None:
+    """In a child of `in_child`: run `action`, exit 0; any failure goes to `report_fd`."""
     code = 1
     try:
         os.dup2(report_fd, 2)
         os.environ["RUST_BACKTRACE"] = "0"
         faulthandler.disable()  # the abort is expected: no Python traceback on the parent's stderr
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # and no core file
-        import wasmtime
-
-        wasmtime.Engine(new_config(settings))
+        action()
         code = 0
     except BaseException as err:  # noqa: BLE001 - the child reports everything, then exits
         os.write(report_fd, f"{type(err).__name__}: {err}".encode())
@@ -554,6 +570,7 @@ __all__ = [
     "PoolLayout",
     "PoolSettings",
     "PooledEngine",
+    "in_child",
     "index_shards",
     "major_version",
     "new_config",
@@ -563,5 +580,6 @@ __all__ = [
     "pool_settings",
     "probe",
     "reservable",
+    "version_tuple",
     "wasmtime_version",
 ]

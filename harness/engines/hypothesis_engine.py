@@ -27,7 +27,8 @@ PROFILES: dict[str, dict[str, object]] = {
 }
 SEEDED = {"ci"}
 """Profiles whose chunks run from fixed seeds (0, 1, 2, ...): the same campaign every time.
-(Hypothesis' own `derandomize` would run the *same* examples in every chunk.)"""
+(Hypothesis' own `derandomize` would run the *same* examples in every chunk.) Hypothesis keeps
+no examples in a database for a seeded run, so these profiles use none."""
 DEFAULT_DATABASE = Path(".hypothesis/poolfuzz")
 
 
@@ -54,7 +55,7 @@ def chunk_settings(profile: str, db: ExampleDatabase | None) -> settings:
         print_blob=False,
         # No Hypothesis shrinking: each shrink step replays a real pool, and it can run for
         # minutes. A failure is shrunk by `harness.minimize` instead (bounded, deterministic).
-        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target],
         **PROFILES[profile],  # type: ignore[arg-type]
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.expectations import SEMANTICS, Expectations
 from harness.ops import OS_PAGE, WASM_PAGE, MiB, ModuleDecl
 
 DENSE_IMAGE_LIMIT = 16 * MiB
@@ -47,29 +48,39 @@ class Initialization:
     runtime: tuple[tuple[int, bytes], ...]
 
 
-def initialization(decl: ModuleDecl) -> Initialization:
+def initialization(decl: ModuleDecl, expectations: Expectations = SEMANTICS) -> Initialization:
     """The image of `decl`, or the segments to write at runtime if the image is refused.
 
-    Segments are laid over zeros in order; leading and trailing zero bytes are trimmed; the rest
-    is widened to OS pages. No non-zero byte means no image. The image is refused when it is
-    sparse: at least twice the total segment bytes and at least `DENSE_IMAGE_LIMIT`.
+    docs/semantics.md §2: segments are laid over zeros in order; leading and trailing zero bytes
+    are trimmed; the rest is widened to OS pages. No non-zero byte means no image. The image is
+    refused when it is sparse: at least twice the total segment bytes and at least
+    `DENSE_IMAGE_LIMIT`. `expectations` may move the sparse rule onto the segments' raw extent
+    (`sparse_rule_on_extent`) and keep an all-zero extent as an image
+    (`zero_only_segments_make_image`), as Wasmtime's `try_static_init` does.
     """
     segments = tuple((s.offset, s.data) for s in decl.data if s.data)
     if not segments:
         return Initialization(None, ())
+    low = min(off for off, _ in segments)
     end = max(off + len(data) for off, data in segments)
     buf = bytearray(end)
     for off, data in segments:
         buf[off : off + len(data)] = data
+    total = sum(len(d) for _, d in segments)
+    if expectations.sparse_rule_on_extent and _sparse(end - low, total):
+        return Initialization(None, segments)
     first = next((i for i, b in enumerate(buf) if b), None)
-    if first is None:
+    if first is None and not expectations.zero_only_segments_make_image:
         return Initialization(None, ())
-    last = len(buf.rstrip(b"\0"))
-    start = first // OS_PAGE * OS_PAGE
-    stop = -(-last // OS_PAGE) * OS_PAGE
+    start, stop = (low, end) if first is None else (first, len(buf.rstrip(b"\0")))
+    start, stop = start // OS_PAGE * OS_PAGE, -(-stop // OS_PAGE) * OS_PAGE
     assert stop <= decl.min * WASM_PAGE, f"image end {stop:#x} past min size of {decl.name}"
     data = bytes(buf[start:stop]) + bytes(max(0, stop - len(buf)))
-    total = sum(len(d) for _, d in segments)
-    if len(data) >= 2 * total and len(data) >= DENSE_IMAGE_LIMIT:
+    if not expectations.sparse_rule_on_extent and _sparse(len(data), total):
         return Initialization(None, segments)
     return Initialization(Image(start, data), ())
+
+
+def _sparse(extent: int, total: int) -> bool:
+    """The dense-image rule: an image this long for `total` bytes of data is refused."""
+    return extent >= 2 * total and extent >= DENSE_IMAGE_LIMIT

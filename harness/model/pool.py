@@ -1,19 +1,23 @@
 """The model of a whole pooling allocator: what every op must produce, and what every observable
 must read, per docs/semantics.md. Pure Python; it never touches real memory.
 
-    model = Model(program.pool_spec)
+    model = Model(program.pool_spec)                  # docs/semantics.md exactly
+    model = Model(program.pool_spec, expectations)    # with a target's documented differences
     result = model.apply(op)          # Number/Data/Faults/Slot/Error or None, like a target
     model.observe(expect_op)          # the value an `expect` must see
 
-Programs reaching the model are valid (`harness.validate.check`): names are defined and live.
+`expectations` (`harness.expectations`) names the behaviours in which the target legitimately
+differs; each one replaces a rule of docs/semantics.md by the target's, exactly. Programs
+reaching the model are valid (`harness.validate.check`): names are defined and live.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.expectations import MEMORY_RESERVATION_FOR_GROWTH, SEMANTICS, Expectations
 from harness.model.images import Image, initialization
-from harness.model.index import IndexModel
+from harness.model.index import index_model
 from harness.model.slot import FILE, PRIVATE, ZERO, SlotModel, pages_of, round_up
 from harness.ops import (
     OS_PAGE,
@@ -69,7 +73,19 @@ class InstanceModel:
 @dataclass
 class SharedModel:
     pages: int
-    max: int
+    max: int  # the most it can grow to: its `max`, or less (`Expectations.shared_reservation`)
+
+
+@dataclass
+class Queued:
+    """A deallocated slot waiting for its decommit: the regions to `madvise` at the flush.
+
+    `regions` may hold empty ranges (`Expectations.queue_empty_decommits`); the queue's length
+    is counted in regions, as Wasmtime's `raw_len` is."""
+
+    slot: SlotModel
+    module: str
+    regions: tuple[tuple[int, int], ...]
 
 
 @dataclass
@@ -77,14 +93,15 @@ class Model:
     """Abstract state of the pool under test."""
 
     pool: PoolSpec
+    expectations: Expectations = SEMANTICS
     modules: dict[str, ModuleModel] = field(default_factory=dict)
     instances: dict[str, InstanceModel] = field(default_factory=dict)
     shared: dict[str, SharedModel] = field(default_factory=dict)
     slots: dict[int, SlotModel] = field(default_factory=dict)
-    queue: list[tuple[SlotModel, str, int, int]] = field(default_factory=list)
+    queue: list[Queued] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.index = IndexModel(self.pool)
+        self.index = index_model(self.pool, self.expectations.index_shards)
         self.static_size = round_up(self.pool.max_memory)
 
     # -- ops ---------------------------------------------------------------------------------
@@ -95,11 +112,14 @@ class Model:
         return handler(op)
 
     def _module(self, op: ModuleDecl) -> Result | None:
+        too_large = op.min * WASM_PAGE > self.static_size  # max-memory is rounded up to OS pages first
+        if too_large and self.expectations.size_checked_before_shared:
+            return Error("too-large")
         if op.shared:
             return Error("shared-unsupported")
-        if op.min * WASM_PAGE > self.static_size:  # max-memory is rounded up to OS pages first
+        if too_large:
             return Error("too-large")
-        init = initialization(op)
+        init = initialization(op, self.expectations)
         self.modules[op.name] = ModuleModel(op, init.image, init.runtime)
         return None
 
@@ -129,7 +149,7 @@ class Model:
                 slot.remap_all()
                 slot.extension_start = initial
             slot.accessible = initial
-        elif self.pool.style == "static":
+        elif self.pool.style == "static" and not self.expectations.static_keeps_accessible:
             slot.accessible = round_up(initial)  # grown, or shrunk to a precise fit
         else:
             slot.accessible = max(slot.accessible, round_up(initial))  # never shrunk
@@ -170,36 +190,67 @@ class Model:
     def _deallocate(self, op: Deallocate) -> Result | None:
         inst = self.instances.pop(op.instance)
         slot, module = inst.slot, inst.module
-        keep, start, end = self._reset_ranges(slot)
-        slot.memset_pristine(keep)
+        memsets, regions = self._reset_plan(slot)
+        for start, end in memsets:
+            slot.memset_pristine(start, end)
         if self.pool.growth == "memfd":
             slot.decommit(slot.extension_start or 0, self.static_size)
             slot.accessible = slot.extension_start or 0
-        if start < end and self.pool.decommit_batch > 1:
-            self.queue.append((slot, module.decl.name, start, end))
-            if len(self.queue) >= self.pool.decommit_batch:
-                self.flush()
-        else:
-            slot.decommit(start, end)
-            self.index.release(slot.index, module.decl.name)
+        if not self.expectations.queue_empty_decommits:
+            regions = tuple(r for r in regions if r[0] < r[1])
+        self._enqueue(Queued(slot, module.decl.name, regions))
         self._unref(module)
         return None
 
-    def _reset_ranges(self, slot: SlotModel) -> tuple[int, int, int]:
-        """(keep, decommit start, decommit end) of `clear_and_remain_ready`."""
+    def _reset_plan(self, slot: SlotModel) -> tuple[list[tuple[int, int]], tuple[tuple[int, int], ...]]:
+        """`clear_and_remain_ready`: the ranges written back to pristine, then the regions to
+        `madvise` (possibly empty). §4 step 1-2: memset `[0, keep)`, decommit `[keep, top)`."""
         top = slot.accessible
         if self.pool.growth == "memfd":
             top = slot.extension_start or 0
-        keep = min(round_up(self.pool.keep_resident), top)
-        return keep, keep, top
+        keep = round_up(self.pool.keep_resident)
+        image = slot.image
+        if self.expectations.reset_madvises_image and image is not None and image.offset < keep:
+            after = min(keep - image.offset, top - image.end)
+            memsets = [(0, image.offset), (image.end, image.end + after)]
+            return memsets, ((image.offset, image.end), (image.end + after, top))
+        keep = min(keep, top)
+        return [(0, keep)], ((keep, top),)
+
+    def _enqueue(self, entry: Queued) -> None:
+        """Decommit now, or queue: as Wasmtime's `merge_or_flush`, counted in regions. No region,
+        or at least `decommit-batch` of them: now (this slot only). Else queue, and flush the
+        whole queue once it holds `decommit-batch` regions."""
+        batch = self.pool.decommit_batch
+        if not entry.regions or len(entry.regions) >= batch:
+            self._decommit(entry)
+            return
+        self.queue.append(entry)
+        if sum(len(e.regions) for e in self.queue) >= batch:
+            self.flush()
+
+    def _decommit(self, entry: Queued) -> None:
+        for start, end in entry.regions:
+            entry.slot.decommit(start, end)
+        self.index.release(entry.slot.index, entry.module)
 
     def _drop(self, op: Drop) -> Result | None:
         self._unref(self.modules[op.module])
         return None
 
     def _shared(self, op: SharedDecl) -> Result | None:
-        self.shared[op.name] = SharedModel(op.min, op.max)
+        self.shared[op.name] = SharedModel(op.min, self._shared_limit(op))
         return None
+
+    def _shared_limit(self, op: SharedDecl) -> int:
+        """Pages a standalone shared memory can grow to: its `max` (§6), or less when it
+        reserves only `Expectations.shared_reservation` bytes (it cannot move to grow)."""
+        reservation = self.expectations.shared_reservation
+        if reservation is None:
+            return op.max
+        minimum = op.min * WASM_PAGE
+        reserved = reservation if minimum <= reservation else minimum + MEMORY_RESERVATION_FOR_GROWTH
+        return min(op.max, round_up(reserved) // WASM_PAGE)
 
     def _shared_grow(self, op: SharedGrow) -> Result | None:
         mem = self.shared[op.name]
@@ -219,9 +270,8 @@ class Model:
     def flush(self) -> None:
         """Perform every queued decommit; the queued slots become warm, in queue order."""
         queue, self.queue = self.queue, []
-        for slot, module, start, end in queue:
-            slot.decommit(start, end)
-            self.index.release(slot.index, module)
+        for entry in queue:
+            self._decommit(entry)
 
     def _unref(self, module: ModuleModel) -> None:
         module.refs -= 1
@@ -229,8 +279,10 @@ class Model:
             self._purge(module)
 
     def _purge(self, module: ModuleModel) -> None:
-        """Module drop: flush, then every slot affine to it loses its image and affinity."""
-        self.flush()
+        """Module drop: flush (unless `Expectations.purge_flushes_queue` is off), then every warm
+        slot affine to it loses its image and affinity. A slot still queued keeps both."""
+        if self.expectations.purge_flushes_queue:
+            self.flush()
         name = module.decl.name
         while (index := self.index.take_affine(name)) is not None:
             self.slots[index].replace_image(None, None)
@@ -244,7 +296,7 @@ class Model:
         """The value the `expect` observable must have now."""
         name, args = op.observable, op.args
         if name == "memfds":
-            return sum(m.memfd_open for m in self.modules.values())
+            return self.memfds()
         if name == "image-mappings":
             return self.image_mappings(str(args[0]))
         inst = self.instances[str(args[0])]
@@ -260,6 +312,13 @@ class Model:
         if name == "zero":
             return not any(inst.slot.peek(offset, length))
         raise KeyError(f"unknown observable {name!r}")
+
+    def memfds(self) -> int:
+        """Image memfds open: one per live module instantiated at least once, and one per
+        dropped module whose image a slot still maps (`purge_flushes_queue` off)."""
+        live = {m.decl.name for m in self.modules.values() if m.memfd_open}
+        mapped = {s.image_owner for s in self.slots.values() if s.image is not None}
+        return len(live | mapped)
 
     def image_mappings(self, module: str) -> int:
         """Slots (used, queued or warm) that hold `module`'s image mapped."""

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from harness.expectations import SEMANTICS, Expectations
 from harness.model.pool import Model
 from harness.ops import Expect, Program, with_result, without_results
 
 
-def with_predicted_results(program: Program) -> Program:
+def with_predicted_results(program: Program, expectations: Expectations = SEMANTICS) -> Program:
     """`program` with every op's `=>` set to what the model says it produces (and every
     `expect` value set to what the model says it reads), so that a saved reproducer states
-    exactly what was required of the target."""
-    model = Model(program.pool_spec)
+    exactly what was required of the target (whose documented differences are
+    `expectations`)."""
+    model = Model(program.pool_spec, expectations)
     ops = []
     for op in program.statements:
         if isinstance(op, Expect):

@@ -135,9 +135,10 @@ class SlotModel:
         self.zero_mapped.clear()
         self.image, self.image_owner = None, None
 
-    def memset_pristine(self, end: int) -> None:
-        """Keep-resident reset of [0, end): every page written back to pristine, private."""
-        for page in range(end // OS_PAGE):
+    def memset_pristine(self, start: int, end: int) -> None:
+        """Keep-resident reset of [start, end) (OS-page aligned): every page written back to
+        pristine, private."""
+        for page in range(start // OS_PAGE, end // OS_PAGE):
             self._make_private(page, self.pristine(page))
 
     def decommit(self, start: int, end: int) -> None:

@@ -129,9 +129,47 @@ import re
 from dataclasses import dataclass
 
 from harness import observers, ops, wasm
-from harness.ops import WASM_PAGE, Data, Error, Number, Op, PoolSpec, Result, Slot
+from harness.expectations import Expectations
+from harness.ops import GiB, WASM_PAGE, Data, Error, Number, Op, PoolSpec, Result, Slot
 from harness.targets.base import MemoryRegion, TargetError
-from harness.wasmtime_pool import PooledEngine, bindings, open_pool
+from harness.wasmtime_pool import PooledEngine, bindings, index_shards, open_pool, version_tuple
+
+EMPTY_DECOMMITS_QUEUED_SINCE = (37, 0, 0)
+"""The first release whose reset always enqueues a decommit region (and rewrites image pages
+below keep-resident instead of `madvise`-ing them): `reset_with_pagemap`, #11372 and #11510."""
+
+STATIC_SHRINK_FIXED_IN = ((36, 0, 7), (42, 0, 2), (43, 0, 1), (44, 0, 0))
+"""Releases with #13008 (static memories without a guard shrink on reuse): 44.0.0 and later,
+and the patch releases it was backported to. A version is fixed if it is at least one of these
+within the same major, or at least the last one."""
+
+
+def wasmtime_expectations(pool: PoolSpec, version: str | None = None) -> Expectations:
+    """How Wasmtime `version` (default: the installed one) differs from docs/semantics.md on
+    `pool`; each field is documented in `harness.expectations`. Pure."""
+    release = version_tuple(version)
+    return Expectations(
+        queue_empty_decommits=release >= EMPTY_DECOMMITS_QUEUED_SINCE,
+        purge_flushes_queue=False,
+        reset_madvises_image=release < EMPTY_DECOMMITS_QUEUED_SINCE,
+        zero_only_segments_make_image=True,
+        sparse_rule_on_extent=True,
+        static_keeps_accessible=_static_keeps_accessible(pool, release),
+        index_shards=index_shards(pool.memories, version),
+        size_checked_before_shared=True,
+        shared_reservation=pool.slot_reservation,
+    )
+
+
+def _static_keeps_accessible(pool: PoolSpec, release: tuple[int, ...]) -> bool:
+    """Before #13008 a static memory's protections were reset on reuse only with a guard or
+    when bounds checks could be elided (`reservation + guard >= 4 GiB`)."""
+    fixed = release >= STATIC_SHRINK_FIXED_IN[-1] or any(
+        release[0] == f[0] and release >= f for f in STATIC_SHRINK_FIXED_IN
+    )
+    elidable = pool.slot_reservation + pool.guard >= 4 * GiB
+    return not fixed and pool.style == "static" and pool.guard == 0 and not elidable
+
 
 MODULE_ERRORS = (
     (re.compile(r"minimum byte size of \d+ which exceeds the limit"), "too-large"),
@@ -259,6 +297,11 @@ class WasmtimeTarget:
         self.shared_max: dict[str, int] = {}
 
     # -- the protocol ------------------------------------------------------------------------
+
+    def expectations(self, pool: PoolSpec) -> Expectations:
+        """Where the installed Wasmtime differs from docs/semantics.md on `pool` (see
+        `wasmtime_expectations`)."""
+        return wasmtime_expectations(pool)
 
     def open(self, pool: PoolSpec) -> None:
         """Builds the engine. Raises `Unsupported` for settings Wasmtime cannot honour."""
@@ -455,6 +498,7 @@ class WasmtimeTarget:
 TARGET = WasmtimeTarget
 
 __all__ = [
+    "EMPTY_DECOMMITS_QUEUED_SINCE",
     "INSTANTIATE_ERRORS",
     "MODULE_ERRORS",
     "TARGET",
@@ -463,4 +507,5 @@ __all__ = [
     "WasmtimeTarget",
     "call_i32",
     "error_kind",
+    "wasmtime_expectations",
 ]

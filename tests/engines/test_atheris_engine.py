@@ -14,13 +14,15 @@ from harness import mutants, replay, validate
 from harness.campaign import Campaign
 from harness.engines import atheris_engine, atheris_main
 from harness.engines.atheris_engine import FuzzerStatus, crash_cause, decode, fuzz
-from harness.targets import make_target
+from harness.targets import available, make_target
 from harness.text import parse_file
 
 needs_atheris = pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris is not installed")
 
+REGRESSION = Path(__file__).resolve().parents[2] / "corpora" / "regression"
 INPUTS = [b"", b"\x00" * 64, bytes(range(256)), b"\xff" * 300, b"\x01\x02\x03\x04" * 64,
-          *[path.read_bytes() for path in sorted(atheris_engine.REGRESSION_CORPUS.glob("*.ops"))[:5]]]
+          *[path.read_bytes() for path in sorted(REGRESSION.glob("*.ops"))[:5]]]
+"""Edge cases and text: none shows a bug on the clean reference."""
 
 
 _rng = random.Random(7)
@@ -61,7 +63,7 @@ def test_a_short_campaign_finds_the_planted_bug_and_saves_a_replayable_reproduce
     status = fuzz(campaign, "reference", "skip-madvise-on-clear", tmp_path / "corpus", ["-seed=1"],
                   keep_going=False, runs_dir=tmp_path / "runs")
     assert campaign.findings, f"the planted bug was not found in {campaign.sequences} sequences"
-    assert campaign.sequences > 0 and campaign.ops > 0 and status.coverage > 0
+    assert campaign.sequences > 0 and campaign.ops > 0 and status.children == 1
     assert campaign.elapsed < 25.0, "the campaign did not stop at its first finding"
     for finding in campaign.findings:
         with mutants.activate("skip-madvise-on-clear"):
@@ -72,17 +74,20 @@ def test_a_short_campaign_finds_the_planted_bug_and_saves_a_replayable_reproduce
 @needs_atheris
 @pytest.mark.timeout(60)
 def test_a_clean_campaign_runs_to_its_budget_and_grows_the_corpus(tmp_path: Path) -> None:
-    campaign = Campaign("atheris", "reference", None, budget=6.0, out=tmp_path / "found")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "seed").write_bytes(bytes(range(1, 41)))  # one short seed: libFuzzer starts mutating at once
+    campaign = Campaign("atheris", "reference", None, budget=8.0, out=tmp_path / "found")
     progress: list[int] = []
-    status = fuzz(campaign, "reference", None, tmp_path / "corpus", ["-seed=1"],
+    status = fuzz(campaign, "reference", None, corpus, ["-seed=1"],
                   lambda c: progress.append(c.sequences), runs_dir=tmp_path / "runs")
     assert campaign.findings == [], [f.description for f in campaign.findings]
-    assert 5.0 <= campaign.elapsed < 20.0
+    assert 7.0 <= campaign.elapsed < 25.0
     assert campaign.sequences > 0 and campaign.ops > campaign.sequences
     assert progress and progress == sorted(progress) and progress[-1] == campaign.sequences
-    assert (status.children, status.crashes, status.run_dir) == (1, 0, None)
+    assert (status.children, status.crashes, status.run_dir) == (1, 0, None) and status.coverage > 0
     assert not any((tmp_path / "runs").iterdir())  # a clean run leaves no output behind
-    assert len(list((tmp_path / "corpus").iterdir())) > len(atheris_engine.seed_inputs())
+    assert len(list(corpus.iterdir())) > 1
 
 
 @needs_atheris
@@ -96,6 +101,22 @@ def test_a_dying_child_leaves_an_artifact_that_becomes_one_finding(tmp_path: Pat
     assert status.crashes >= 1 and status.children >= status.crashes
     assert status.run_dir is not None and any((status.run_dir / "artifacts").glob("oom-*"))
     validate.check(parse_file(campaign.findings[0].path))
+
+
+@needs_atheris
+@pytest.mark.timeout(60)
+@pytest.mark.skipif("crashy" not in available(), reason="no crashy target")
+def test_a_segfault_becomes_a_minimized_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POOLFUZZ_CRASHY", "segv")  # the 3rd grow of one instance reads address 0
+    campaign = Campaign("atheris", "crashy", None, budget=20.0, out=tmp_path / "found")
+    status = fuzz(campaign, "crashy", None, tmp_path / "corpus", ["-seed=1"], keep_going=False,
+                  runs_dir=tmp_path / "runs")
+    assert [f.signature for f in campaign.findings] == ["crash/SIGSEGV"]
+    program = parse_file(campaign.findings[0].path)
+    assert [op.kind for op in program.statements][-3:] == ["grow", "grow", "grow"]
+    assert len(program.statements) <= 6 and status.crashes == 1
+    assert atheris_engine.dies_of(program, "crashy", None, "SIGSEGV")
+    assert not atheris_engine.dies_of(program.prefix(len(program.statements) - 1), "crashy", None, "SIGSEGV")
 
 
 def test_a_crash_artifact_becomes_an_ops_finding(tmp_path: Path) -> None:

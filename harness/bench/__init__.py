@@ -1,0 +1,1 @@
+"""`poolfuzz bench`: what the reference allocator and the harness cost, in figures."""

@@ -1,0 +1,100 @@
+"""Target `crashy`: the reference allocator with deliberate, deterministic failures.
+
+A test target for the crash handling of `poolfuzz nightly`: it behaves exactly like `reference`
+until an op matches one of its failure patterns, then it fails the way a native runtime does —
+it never raises a Python exception the executor could catch.
+
+| mode    | pattern                                               | failure                          |
+|---------|-------------------------------------------------------|----------------------------------|
+| `segv`  | the 3rd `grow` applied to one instance                | reads address 0: SIGSEGV         |
+| `hang`  | the 2nd `shared-grow` applied to one shared memory    | sleeps forever (a hang)          |
+| `abort` | a `read` of exactly 64 KiB                             | `abort()`: SIGABRT (a panic)     |
+| `oom`   | a `read` of exactly 16 bytes                           | fills memory until it is killed  |
+
+`POOLFUZZ_CRASHY` (a comma-separated list of modes, read when the target is opened) picks the
+active ones; the default is `segv,hang`. Counts are per target object, so a fresh target (one per
+program run) starts from zero: a program reproduces its failure every time it is replayed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+
+from harness.ops import Grow, Op, PoolSpec, Read, Result, SharedGrow
+from harness.targets.reference import ReferenceTarget
+
+MODES = ("segv", "hang", "abort", "oom")
+DEFAULT_MODES = ("segv", "hang")
+ENVIRONMENT = "POOLFUZZ_CRASHY"
+
+SEGV_GROWS = 3  # the grow of one instance that faults
+HANG_SHARED_GROWS = 2  # the shared-grow of one shared memory that hangs
+ABORT_READ = 65536  # length of the read that aborts
+OOM_READ = 16  # length of the read that exhausts memory
+
+
+def active_modes() -> frozenset[str]:
+    """The modes `POOLFUZZ_CRASHY` names (default `DEFAULT_MODES`); ValueError for a bad name."""
+    raw = os.environ.get(ENVIRONMENT)
+    names = DEFAULT_MODES if raw is None else tuple(n.strip() for n in raw.split(",") if n.strip())
+    unknown = [n for n in names if n not in MODES]
+    if unknown:
+        raise ValueError(f"{ENVIRONMENT}: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    return frozenset(names)
+
+
+class CrashyTarget(ReferenceTarget):
+    """`ReferenceTarget` that dies on the patterns of the module docstring."""
+
+    name = "crashy"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.modes: frozenset[str] = frozenset()
+        self.grows: dict[str, int] = {}
+        self.shared_grows: dict[str, int] = {}
+
+    def open(self, pool: PoolSpec) -> None:
+        self.modes = active_modes()
+        self.grows.clear()
+        self.shared_grows.clear()
+        super().open(pool)
+
+    def apply(self, op: Op) -> Result | None:
+        if isinstance(op, Grow) and "segv" in self.modes:
+            self.grows[op.instance] = self.grows.get(op.instance, 0) + 1
+            if self.grows[op.instance] == SEGV_GROWS:
+                segfault()
+        if isinstance(op, SharedGrow) and "hang" in self.modes:
+            self.shared_grows[op.name] = self.shared_grows.get(op.name, 0) + 1
+            if self.shared_grows[op.name] == HANG_SHARED_GROWS:
+                hang()
+        if isinstance(op, Read) and op.length == ABORT_READ and "abort" in self.modes:
+            os.abort()
+        if isinstance(op, Read) and op.length == OOM_READ and "oom" in self.modes:
+            exhaust_memory()
+        return super().apply(op)
+
+
+def segfault() -> None:
+    """Read address 0 (a real invalid access, as a native runtime's bug would make)."""
+    ctypes.string_at(0)
+
+
+def hang() -> None:
+    """Never return (without using the CPU)."""
+    while True:
+        time.sleep(3600)
+
+
+def exhaust_memory(step: int = 64 << 20) -> None:
+    """Take resident memory, 64 MiB at a time, until the process is killed."""
+    hoard = []
+    while True:
+        hoard.append(bytearray(b"\x01") * step)
+        time.sleep(0.01)
+
+
+TARGET = CrashyTarget
