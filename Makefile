@@ -11,7 +11,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,fuzz,wasmtime]'
+	$(BIN)/pip install --quiet -e '.[dev,fuzz,wasmtime,bench]'
 	touch $(STAMP)
 
 test: $(STAMP)

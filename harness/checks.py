@@ -29,7 +29,7 @@ class Mismatch:
     source: str = "model"  # who required `expected`: "model", or "file" (its `=>` / `expect`)
 
 
-def check_accessible(model: Model, instance: str, region: MemoryRegion, maps: list) -> Mismatch | None:
+def check_accessible(model: Model, instance: str, region: MemoryRegion, maps: list | None) -> Mismatch | None:
     expected = model.instances[instance].slot.accessible
     observed = observers.accessible_bytes(region.base, region.limit, maps)
     if observed != expected:

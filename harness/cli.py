@@ -3,6 +3,8 @@
     poolfuzz replay PATH... [--target NAME] [--mutant NAME]   run .ops files; exit 0 pass, 1 diverged, 2 malformed/misuse
     poolfuzz fuzz [--engine hypothesis] [--budget 60s] [--target NAME] [--mutant NAME]
                                                  generate sequences; exit 0 clean, 1 findings, 2 misuse
+    poolfuzz mutants [--budget 60s]              a campaign against every seeded bug: the mutation score
+    poolfuzz bench [--json FILE] [--quick]       what the allocator and the harness cost
     poolfuzz targets                            list the targets
 
 `main(argv)` returns the exit status (tests call it directly); `entrypoint()` is the console script.
@@ -66,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("reports/mutants"), help="where reproducers are saved")
     p.add_argument("--json", type=Path, help="where the results go (default: OUT/mutants.json)")
     p.set_defaults(func=cmd_mutants)
+
+    p = sub.add_parser("bench", help="what the allocator and the harness cost: cycle, throughput, scaling, claims")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("--quick", action="store_true", help="fewer and shorter runs: under a minute, noisier figures")
+    p.add_argument("--out", type=Path, default=Path("reports/bench"), metavar="DIR", help="where bench.md and bench.png go")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("targets", help="list the targets")
     p.set_defaults(func=cmd_targets)
@@ -221,6 +229,12 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     write_atomically(path, json.dumps(report, indent=2) + "\n")
     print(f"mutation score {report['score']:.0%} of sequential mutants ({args.engine}, {args.budget:.0f} s each); results: {path}")
     return 0 if report["score"] == 1.0 else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.bench.command import run_bench
+
+    return run_bench(args)
 
 
 def cmd_targets(args: argparse.Namespace) -> int:

@@ -218,10 +218,9 @@ class Executor:
 
     def _check_instance(self, name: str, full: bool) -> Mismatch | None:
         region = self.target.memory(name)
-        maps = observers.mappings()
         length = self.model.instances[name].slot.accessible
         return (
-            checks.check_accessible(self.model, name, region, maps)
+            checks.check_accessible(self.model, name, region, None)  # per-address queries: no full maps parse
             or checks.check_pages(self.model, name, region, length)
             or (checks.check_contents(self.model, name, region, length) if full else None)
         )
@@ -271,9 +270,8 @@ class Executor:
             result = self.target.apply(Size(instance))
             return getattr(result, "value", -1)
         region = self.target.memory(instance)
-        maps = observers.mappings()
         if name == "accessible":
-            return observers.accessible_bytes(region.base, region.limit, maps)
+            return observers.accessible_bytes(region.base, region.limit)
         offset, length = int(args[1]), int(args[2])
         if name == "resident":
             return observers.resident_pages(region.base + offset, length)
@@ -285,7 +283,7 @@ class Executor:
         image = self.model.modules[op.module].image
         if image is None or op.module in self.image_inodes:
             return
-        inode = observers.inode_at(self.target.memory(op.instance).base + image.offset, observers.mappings())
+        inode = observers.inode_at(self.target.memory(op.instance).base + image.offset)
         if inode:
             self.image_inodes[op.module] = inode
 

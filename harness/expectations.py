@@ -50,7 +50,8 @@ class Expectations:
     next flush, affine to the dead module, its image still mapped and its memfd open until
     another module takes the slot or the engine is dropped. The drop also leaves the queue's
     order alone. Measured on 32.0.0, 40.0.0 and 50.0.1: batch=2, instantiate and deallocate a
-    module with an image (queued), drop it: 1 memfd and 1 image mapping remain (§5: 0)."""
+    module with an image (queued), drop it: 1 memfd and 1 image mapping remain (§5: 0); the
+    memfd closes when another module's instance takes the slot."""
 
     reset_madvises_image: bool = False
     """§4 step 1 writes every byte below keep-resident back to pristine, image pages included.
@@ -67,15 +68,16 @@ class Expectations:
     """§2: segments of zero bytes only make no image. Wasmtime trims leading and trailing zeros
     only when a non-zero byte exists (`try_static_init`: `position`/`rposition`); otherwise the
     segments' whole extent, widened to OS pages, is an all-zero image with its own memfd.
-    Measured on 32.0.0 and 50.0.1: `data=0:fill:0x00*4096`, `data=0:fill:0x00*10` and
+    Measured on 32.0.0, 40.0.0 and 50.0.1: `data=0:fill:0x00*4096`, `data=0:fill:0x00*10` and
     `data=100:hex:00` each give 1 memfd and a 4 KiB image mapping at offset 0."""
 
     sparse_rule_on_extent: bool = False
     """§2 applies the dense-image rule to the trimmed, page-widened image. Wasmtime applies it
     to the raw extent of the non-empty segments (lowest start to highest end, before trimming or
     widening): the image is refused when `extent >= 2 * data bytes` and `extent >= 16 MiB`.
-    Read in `try_static_init` (32.0.0 to 49-dev alike); measured on 50.0.1: segments `0:"a"` and
-    `0xfffffe:"z"` (extent 16 MiB - 1, widened 16 MiB) make an image, where §2 refuses it."""
+    Read in `try_static_init` (32.0.0 to 49-dev alike); measured on 32.0.0, 40.0.0 and 50.0.1:
+    segments `0:"a"` and `0xfffffe:"z"` (extent 16 MiB - 1, widened 16 MiB) make an image (one
+    memfd), where §2 refuses it."""
 
     static_keeps_accessible: bool = False
     """§4 step 3 shrinks a reused `style=static` slot to its new size. Wasmtime before 44 (and
@@ -83,7 +85,8 @@ class Expectations:
     bounds checks (`can_elide_bounds_check`: `reservation + guard >= 4 GiB`), so a static memory
     with guard 0 and a smaller reservation keeps its grown `accessible`, as `style=dynamic` does.
     Fixed by #13008 (`can_use_virtual_memory`). Measured on 32.0.0 and 40.0.0: grown to 6 pages,
-    freed, reused by a 1-page module with guard=0: `accessible` stays 6 pages."""
+    freed, reused by a 1-page module with guard=0: `accessible` stays 6 pages. (The same releases
+    then let Wasm load past the size without a trap: a bug the target reports, not modelled.)"""
 
     index_shards: int = 1
     """§3 has one index allocator. Wasmtime 48 and later split it into
@@ -99,16 +102,16 @@ class Expectations:
     size_checked_before_shared: bool = False
     """§2 lists `shared-unsupported` before `too-large`. Wasmtime's `validate_memory` checks the
     minimum size first, so a shared module too large for the pool is `too-large`. Read in
-    32.0.0 and 49-dev alike; measured on 32.0.0 and 50.0.1 with `(memory 20 40 shared)` and
-    max-memory=1MiB."""
+    32.0.0 and 49-dev alike; measured on 32.0.0, 40.0.0 and 50.0.1 with `(memory 20 40 shared)`
+    and max-memory=1MiB."""
 
     shared_reservation: int | None = None
     """§6 reserves `max` pages for a standalone shared memory. Wasmtime reserves
     `memory_reservation` bytes (the pool's `reservation`) when `min` fits in it, else
     `min + MEMORY_RESERVATION_FOR_GROWTH`, rounded up to OS pages, and a shared memory cannot
     move, so growth past that fails (`-1`) even below `max`. `None` means §6; a number is the
-    reservation in bytes. Measured on 32.0.0 and 50.0.1 with reservation=1MiB: `min=1 max=64`
-    stops at 16 pages, `min=17 max=200` reaches 200."""
+    reservation in bytes. Measured on 32.0.0, 40.0.0 and 50.0.1 with reservation=1MiB:
+    `min=1 max=64` stops at 16 pages, `min=17 max=200` reaches 200."""
 
     def __post_init__(self) -> None:
         if self.index_shards < 1:

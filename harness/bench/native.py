@@ -5,8 +5,8 @@
     uintptr_t bench_reserve(size_t length)          a PROT_NONE, no-huge-page reservation (0: failed)
     int bench_release(uintptr_t base, size_t length)
     void bench_dirty(uintptr_t addr, size_t pages)  one store into each page
-    long long bench_cycles(base, instantiate, n, deallocate, n, dirty_pages, iterations)
-                                                    the floor loop: nanoseconds, or -errno
+    int bench_cycles(base, instantiate, n, deallocate, n, dirty_pages, iterations)
+                                                    the floor loop: 0, or -errno
 
 Built exactly as the observers' helpers are (`harness._native`): cffi API mode, into the same
 cache directory, under a name that hashes everything shaping the binary, moved into place with
@@ -33,9 +33,9 @@ struct bench_call { int call; int arg; int flags; size_t offset; size_t length; 
 uintptr_t bench_reserve(size_t length);
 int bench_release(uintptr_t base, size_t length);
 void bench_dirty(uintptr_t addr, size_t pages);
-long long bench_cycles(uintptr_t base, const struct bench_call *instantiate, size_t n_instantiate,
-                       const struct bench_call *deallocate, size_t n_deallocate,
-                       size_t dirty_pages, long iterations);
+int bench_cycles(uintptr_t base, const struct bench_call *instantiate, size_t n_instantiate,
+                 const struct bench_call *deallocate, size_t n_deallocate, size_t dirty_pages,
+                 long iterations);
 """
 
 CALLS = {"mprotect": 1, "madvise": 2, "memset": 3, "mmap": 4}

@@ -1,7 +1,9 @@
 """How much work each section of the benchmark does: `FULL` (a few minutes), `QUICK` (under a
 minute) and, for tests, `SMOKE` (seconds, every section, figures too noisy to read).
 
-Every timed figure is the median of `repeats` runs; within a run, the contenders of one
+Every timed figure is a median: of `repeats` runs for the cycle and scaling sections (short
+runs, many of them, so that a burst of other work on the machine moves few of them), of
+`program_repeats` runs for the sections that run programs. Within a run, the contenders of one
 comparison run in turn (`harness.bench.timing.interleaved`).
 """
 
@@ -22,9 +24,11 @@ class Plan:
 
     name: str
     repeats: int
-    """Timed runs per figure (the figure is their median)."""
+    """Timed runs per cycle figure (the figure is their median)."""
     cycles: int
     """Cycles per timed run, cycle and scaling sections."""
+    program_repeats: int
+    """Timed runs per figure of the throughput and op-cost sections."""
     programs: int
     """Programs per engine per timed run, throughput section."""
     lengths: tuple[int, ...]
@@ -35,9 +39,9 @@ class Plan:
     """Reuses counted per claim."""
 
 
-FULL = Plan("full", repeats=9, cycles=2000, programs=24, lengths=(10, 100, 1000),
-            ops_per_length=1000, reuses=100)
-QUICK = Plan("quick", repeats=3, cycles=300, programs=6, lengths=(10, 100, 1000),
-             ops_per_length=300, reuses=20)
-SMOKE = Plan("smoke", repeats=1, cycles=5, programs=1, lengths=(10, 40),
-             ops_per_length=10, reuses=3)
+FULL = Plan("full", repeats=21, cycles=1000, program_repeats=9, programs=16,
+            lengths=(10, 100, 1000), ops_per_length=600, reuses=100)
+QUICK = Plan("quick", repeats=7, cycles=150, program_repeats=3, programs=6,
+             lengths=(10, 100, 1000), ops_per_length=300, reuses=20)
+SMOKE = Plan("smoke", repeats=1, cycles=5, program_repeats=1, programs=1,
+             lengths=(10, 40), ops_per_length=10, reuses=3)

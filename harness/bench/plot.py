@@ -31,8 +31,7 @@ def draw(report: dict, path: Path) -> bool:
     _cycles(cycles, report["cycle"])
     _pools(pools, report["scaling"])
     _lengths(lengths, report["op_cost"])
-    figure.suptitle(f"poolfuzz bench ({report['meta']['plan']}, median of "
-                    f"{report['meta']['repeats']} runs)")
+    figure.suptitle(f"poolfuzz bench ({report['meta']['plan']}; medians of repeated runs)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     pyplot.close(figure)
@@ -47,32 +46,33 @@ def _cycles(axes, cycle: dict) -> None:
         axes.bar([i + (k - 1) * width for i in range(len(cases))], values, width, label=label)
     axes.set_xticks(range(len(cases)), cases, rotation=30, ha="right")
     axes.set_yscale("log")
-    axes.set_ylabel("µs per cycle")
+    axes.set_ylabel("CPU µs per cycle")
     axes.set_title("Cycle: instantiate, dirty N pages, deallocate")
     axes.legend()
 
 
 def _pools(axes, scaling: dict) -> None:
-    slots = [int(s) for s in scaling]
-    for key, label in (CONTENDERS[0], CONTENDERS[2]):
-        values = [figures[key] for figures in scaling.values()]
-        if None not in values:
-            axes.plot(slots, values, marker="o", label=label)
-    axes.set_xscale("log")
-    axes.set_ylim(bottom=0)
-    axes.set_xlabel("slots in the pool")
-    axes.set_ylabel("µs per cycle (N=16, kr=off)")
-    axes.set_title("Cycle cost by pool size")
-    axes.legend()
+    series = {label: [figures[key] for figures in scaling.values()]
+              for key, label in (CONTENDERS[0], CONTENDERS[2])}
+    _lines(axes, [int(s) for s in scaling], series, "slots in the pool",
+           "CPU µs per cycle (N=16, kr=off)", "Cycle cost by pool size")
 
 
 def _lengths(axes, op_cost: dict) -> None:
-    lengths = [int(n) for n in op_cost]
-    for key, label in (("checked_us", "checked"), ("unchecked_us", "unchecked")):
-        axes.plot(lengths, [figures[key] for figures in op_cost.values()], marker="o", label=label)
+    series = {label: [figures[key] for figures in op_cost.values()]
+              for key, label in (("checked_us", "checked"), ("unchecked_us", "unchecked"))}
+    _lines(axes, [int(n) for n in op_cost], series, "ops in the sequence", "CPU µs per op",
+           "Op cost by sequence length")
+
+
+def _lines(axes, xs: list[int], series: dict, xlabel: str, ylabel: str, title: str) -> None:
+    """One line per series that was measured, over a log x axis, y from 0."""
+    for label, values in series.items():
+        if None not in values:
+            axes.plot(xs, values, marker="o", label=label)
     axes.set_xscale("log")
     axes.set_ylim(bottom=0)
-    axes.set_xlabel("ops in the sequence")
-    axes.set_ylabel("µs per op")
-    axes.set_title("Op cost by sequence length")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
     axes.legend()

@@ -1,7 +1,7 @@
 """Running every section and putting the figures together: the report `--json` writes.
 
 ```
-{"meta":      {plan, repeats, machine, versions, seconds},
+{"meta":      {plan, repeats, program_repeats, cycles_per_run, machine, versions, seconds},
  "cycle":     {case: {"pages", "keep_resident", "reference_us", "floor_us", "wasmtime_us",
                       "reference_per_floor", "reference_per_wasmtime"}},
  "ops_per_s": {"checked", "unchecked", "checked_per_unchecked", "engines": {engine: {...}}},
@@ -13,8 +13,9 @@
  "targets":   [{"goal", "measured", "limit", "met"}]}
 ```
 
-Times are medians in microseconds; a figure that could not be measured (Wasmtime not
-installed) is null, and so is every ratio built on it.
+Times are medians, in microseconds of the benchmarking thread's CPU time (`harness.bench.timing`);
+`meta.seconds` is the wall-clock time of the whole run. A figure that could not be measured
+(Wasmtime not installed) is null, and so is every ratio built on it.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def machine(plan: Plan) -> dict[str, object]:
     return {
         "plan": plan.name,
         "repeats": plan.repeats,
+        "program_repeats": plan.program_repeats,
         "cycles_per_run": plan.cycles,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),

@@ -2,9 +2,12 @@
 
 * `pool_scaling`: the cycle of `SCALING_CASE` on pools of 10, 1,000 and 10,000 slots, every slot
   used once first (so the index allocator holds a warm list, and Wasmtime's pool its
-  affinities, as large as the pool), reference and Wasmtime interleaved.
-* `length_scaling`: µs per op, checked and unchecked, of atheris-decoded sequences cut at each
+  affinities, as large as the pool).
+* `length_scaling`: µs per op, checked and unchecked, of atheris-decoded sequences of each
   length of the plan: the model and the process's mappings grow as a sequence goes on.
+
+Within each, every size is timed in the same interleaved runs (`timing.interleaved`), so that
+the sizes are compared under the same load.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import math
 import random
 from collections.abc import Callable
 
-from harness.bench.cycle import CycleCase, close_all, contenders, measure
+from harness.bench.cycle import Contender, CycleCase, close_all, contenders, measure
 from harness.bench.plan import POOL_SIZES, Plan
 from harness.bench.sequences import atheris_programs
-from harness.bench.throughput import pass_micros
+from harness.bench.throughput import programs_loop, run_checked, run_unchecked, warm_up
+from harness.bench.timing import interleaved
+from harness.ops import Program
 
 SCALING_CASE = CycleCase(pages=16, keep_resident=False)
 """The cycle compared across pool sizes."""
@@ -25,34 +30,50 @@ Progress = Callable[[str], None]
 
 
 def pool_scaling(plan: Plan, progress: Progress = lambda _: None) -> dict[str, dict[str, object]]:
-    """Median µs per cycle by pool size (keys are the slot counts, as strings)."""
-    results = {}
-    for slots in POOL_SIZES:
-        progress(f"scaling {slots} slots")
-        sides = contenders(SCALING_CASE.pool(memories=slots), SCALING_CASE.pages, with_floor=False)
-        try:
-            for side in sides.values():
+    """Median µs per cycle by pool size (keys are the slot counts, as strings).
+
+    Every pool is built and filled first, then all of them are timed in the same interleaved
+    runs, so that the sizes are compared under the same load.
+    """
+    sides: dict[str, Contender] = {}
+    try:
+        for slots in POOL_SIZES:
+            progress(f"scaling: filling {slots} slots")
+            pool = SCALING_CASE.pool(memories=slots)
+            for name, side in contenders(pool, SCALING_CASE.pages, with_floor=False).items():
+                sides[f"{slots} {name}"] = side
                 side.fill()  # type: ignore[attr-defined]
-        except BaseException:
-            close_all(sides)
-            raise
-        figures = measure(sides, plan)
-        results[str(slots)] = {"reference_us": figures["reference_us"],
-                               "wasmtime_us": figures.get("wasmtime_us")}
-    return results
+    except BaseException:
+        close_all(sides)
+        raise
+    progress("scaling: cycles")
+    figures = measure(sides, plan)
+    return {str(slots): {name: figures.get(f"{slots} {name}") for name in ("reference_us", "wasmtime_us")}
+            for slots in POOL_SIZES}
 
 
 def length_scaling(plan: Plan, progress: Progress = lambda _: None) -> dict[str, dict[str, float]]:
-    """Median µs per op, checked and unchecked, by sequence length (keys: lengths as strings)."""
+    """Median µs per op, checked and unchecked, by sequence length (keys: lengths as strings),
+    every length timed in the same interleaved runs."""
+    progress("op cost by length")
+    programs = {length: _programs_of_length(length, plan) for length in plan.lengths}
+    loops = {}
+    for length, batch in programs.items():
+        warm_up(batch[0])
+        loops[f"{length} checked_us"] = programs_loop(batch, run_checked)
+        loops[f"{length} unchecked_us"] = programs_loop(batch, run_unchecked)
+    micros = interleaved(loops, plan.program_repeats, 1, warm_up=0)
     results = {}
-    for length in plan.lengths:
-        progress(f"op cost at {length} ops")
-        count = math.ceil(plan.ops_per_length / length)
-        programs = atheris_programs(count, seed=random.Random(length).randrange(1 << 30),
-                                    max_ops=length, size=24 * length + 64)
-        ops = sum(len(program.statements) for program in programs)
-        micros = pass_micros(programs, plan)
-        results[str(length)] = {"ops": ops / len(programs),
-                                "checked_us": micros["checked"] / ops,
-                                "unchecked_us": micros["unchecked"] / ops}
+    for length, batch in programs.items():
+        ops = sum(len(program.statements) for program in batch)
+        results[str(length)] = {"ops": ops / len(batch),
+                                **{key: micros[f"{length} {key}"] / ops
+                                   for key in ("checked_us", "unchecked_us")}}
     return results
+
+
+def _programs_of_length(length: int, plan: Plan) -> list[Program]:
+    """Atheris-decoded programs of `length` ops, enough for `plan.ops_per_length` ops."""
+    count = math.ceil(plan.ops_per_length / length)
+    return atheris_programs(count, seed=random.Random(length).randrange(1 << 30),
+                            max_ops=length, size=24 * length + 64)

@@ -73,12 +73,12 @@ def count(value: object) -> str:
 def tables(report: dict) -> list[Table]:
     """Every section of `report` (see `harness.bench.results`) as a table."""
     meta = report["meta"]
-    runs = f"median of {meta['repeats']} runs"
+    runs, program_runs = f"median of {meta['repeats']} runs", f"median of {meta['program_repeats']} runs"
     return [
         cycle_table(report["cycle"], runs, meta["cycles_per_run"]),
-        throughput_table(report["ops_per_s"], runs),
+        throughput_table(report["ops_per_s"], program_runs),
         scaling_table(report["scaling"], runs),
-        op_cost_table(report["op_cost"], runs),
+        op_cost_table(report["op_cost"], program_runs),
         claims_table(report["claims"]),
         targets_table(report["targets"]),
     ]
@@ -91,7 +91,7 @@ def cycle_table(cycle: dict, runs: str, cycles: int) -> Table:
         for case, f in cycle.items()
     )
     return Table(
-        f"1. Cycle: instantiate, dirty N OS pages, deallocate (us per cycle, {runs} of {cycles})",
+        f"1. Cycle: instantiate, dirty N OS pages, deallocate (CPU us per cycle, {runs} of {cycles})",
         ("case", "reference", "C floor", "Wasmtime", "ref/floor", "ref/Wasmtime"), rows,
         "N: pages dirtied of a 1 MiB memory; kr: keep-resident of the whole memory (memset) or "
         "none (madvise).",
@@ -103,7 +103,7 @@ def throughput_table(ops: dict, runs: str) -> Table:
         (name, rate(f["checked"]), rate(f["unchecked"]), times(f["checked_per_unchecked"]))
         for name, f in [*ops["engines"].items(), ("all", ops)]
     )
-    return Table(f"2. Harness throughput (ops/s, {runs})",
+    return Table(f"2. Harness throughput (ops per CPU second, {runs})",
                  ("sequences", "checked", "unchecked", "checked/unchecked"), rows)
 
 
@@ -115,7 +115,7 @@ def scaling_table(scaling: dict, runs: str) -> Table:
          times(f["reference_us"] / f["wasmtime_us"] if f["wasmtime_us"] else None))
         for slots, f in scaling.items()
     )
-    return Table(f"3a. Cycle N=16 kr=off by pool size, every slot warm (us per cycle, {runs})",
+    return Table(f"3a. Cycle N=16 kr=off by pool size, every slot warm (CPU us per cycle, {runs})",
                  ("slots", "reference", "Wasmtime", "ref vs smallest", "ref/Wasmtime"), rows)
 
 
@@ -125,7 +125,7 @@ def op_cost_table(op_cost: dict, runs: str) -> Table:
          times(f["checked_us"] / f["unchecked_us"] if f["unchecked_us"] else None))
         for length, f in op_cost.items()
     )
-    return Table(f"3b. Op cost by sequence length, atheris-decoded (us per op, {runs})",
+    return Table(f"3b. Op cost by sequence length, atheris-decoded (CPU us per op, {runs})",
                  ("length", "mean ops", "checked", "unchecked", "checked/unchecked"), rows)
 
 
@@ -165,7 +165,7 @@ def text(report: dict) -> str:
     head = (f"poolfuzz bench ({meta['plan']}): Python {meta['python']}, Linux {meta['kernel']}, "
             f"{meta['cpus']} CPUs, load {meta['load_average_before']} -> "
             f"{meta.get('load_average_after', NA)}, Wasmtime {meta['wasmtime'] or NA}, "
-            f"{meta.get('seconds', NA)} s")
+            f"{meta.get('seconds', NA)} s\nTimes are the CPU time of the benchmarking thread (user + system).")
     return "\n\n".join([head, *(table.text() for table in tables(report))]) + "\n"
 
 
@@ -175,10 +175,12 @@ def markdown(report: dict, plot: str | None = None) -> str:
     head = [
         "# poolfuzz bench",
         "",
-        f"Plan `{meta['plan']}` ({meta['repeats']} runs per figure), {meta['date']}: Python "
+        f"Plan `{meta['plan']}` ({meta['repeats']} runs per cycle figure, "
+        f"{meta['program_repeats']} per program figure), {meta['date']}: Python "
         f"{meta['python']}, Linux {meta['kernel']}, {meta['cpus']} CPUs, load average "
         f"{meta['load_average_before']} before and {meta.get('load_average_after', NA)} after, "
-        f"Wasmtime {meta['wasmtime'] or NA}; {meta.get('seconds', NA)} s.",
+        f"Wasmtime {meta['wasmtime'] or NA}; {meta.get('seconds', NA)} s. Times are the CPU time of "
+        "the benchmarking thread (user + system), so that waiting for a CPU does not count.",
     ]
     if plot:
         head += ["", f"![figures]({plot})"]

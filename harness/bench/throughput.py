@@ -7,7 +7,8 @@ only), and `touch` as the bare C loop on the memory (`poolfuzz_touch`, without t
 accessibility check), bounds-checked only so that it stays inside the memory. Both count every
 statement of the program as one op, and both include opening and closing the target.
 
-A checked program must pass: a divergence here is a bug, and `BenchError` reports it.
+A program must pass checked and run unchecked without error: anything else is a bug (or the
+kernel refusing a call), and `BenchError` reports it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from harness.bench.timing import Loop, interleaved, ratio
 from harness.executor import run
 from harness.ops import Expect, Program, Touch
 from harness.targets import make_target
-from harness.targets.base import Target
+from harness.targets.base import Target, TargetError
+from harness.text import format_op
 
 TARGET = "reference"
 WARM_UP_OPS = 10
@@ -40,7 +42,8 @@ def run_checked(program: Program) -> None:
 
 
 def run_unchecked(program: Program) -> None:
-    """The program's statements applied straight to a fresh target (see the module docstring)."""
+    """The program's statements applied straight to a fresh target (see the module docstring);
+    `BenchError` if the target fails."""
     target = make_target(TARGET)
     target.open(program.pool_spec)
     try:
@@ -49,6 +52,8 @@ def run_unchecked(program: Program) -> None:
                 _touch(target, op)
             elif not isinstance(op, Expect):
                 target.apply(op)
+    except TargetError as err:
+        raise BenchError(f"a benchmarked program failed unchecked at {format_op(op)}: {err}") from err
     finally:
         target.close()
 
@@ -70,23 +75,10 @@ def programs_loop(programs: Sequence[Program], apply: Callable[[Program], None])
     return loop
 
 
-def pass_micros(programs: Sequence[Program], plan: Plan) -> dict[str, float]:
-    """Median µs of one checked and one unchecked pass over `programs` (interleaved runs).
-
-    The warm-up is the first ops of one program each way, not a whole pass.
-    """
-    warm_up = programs[0].prefix(WARM_UP_OPS)
-    run_checked(warm_up)
-    run_unchecked(warm_up)
-    loops = {"checked": programs_loop(programs, run_checked),
-             "unchecked": programs_loop(programs, run_unchecked)}
-    return interleaved(loops, plan.repeats, 1, warm_up=0)
-
-
-def ops_per_second(programs: Sequence[Program], plan: Plan) -> dict[str, float]:
-    """Median checked and unchecked ops/s over `programs`."""
-    ops = sum(len(program.statements) for program in programs)
-    return {name: ops / (us / 1e6) for name, us in pass_micros(programs, plan).items()}
+def warm_up(program: Program) -> None:
+    """The first ops of `program`, checked and unchecked, untimed."""
+    run_checked(program.prefix(WARM_UP_OPS))
+    run_unchecked(program.prefix(WARM_UP_OPS))
 
 
 ENGINES = {
@@ -95,24 +87,29 @@ ENGINES = {
 }
 """The typical programs of each engine, by engine name."""
 
+MODES = {"checked": run_checked, "unchecked": run_unchecked}
+
 
 def throughput(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> dict[str, object]:
     """Section 2: checked and unchecked ops/s, overall and by engine, with their ratio.
 
-    Overall figures weigh the engines by their ops: all ops over the time all of them took.
+    One pass over an engine's programs, checked or unchecked, is one loop; all four are timed in
+    the same interleaved runs. Overall figures weigh the engines by their ops: all ops over the
+    time all of them took.
     """
-    by_engine: dict[str, dict[str, float | None]] = {}
-    ops, seconds = 0, {"checked": 0.0, "unchecked": 0.0}
-    for engine, make in ENGINES.items():
-        progress(f"throughput {engine}")
-        programs = make(plan)
-        count = sum(len(program.statements) for program in programs)
-        rates = ops_per_second(programs, plan)
-        by_engine[engine] = with_ratio(rates)
-        ops += count
-        for name, rate in rates.items():
-            seconds[name] += count / rate
-    return {**with_ratio({name: ops / s for name, s in seconds.items()}), "engines": by_engine}
+    progress("throughput")
+    programs = {engine: make(plan) for engine, make in ENGINES.items()}
+    loops = {}
+    for engine, batch in programs.items():
+        warm_up(batch[0])
+        for mode, apply in MODES.items():
+            loops[f"{engine} {mode}"] = programs_loop(batch, apply)
+    micros = interleaved(loops, plan.program_repeats, 1, warm_up=0)
+    ops = {engine: sum(len(program.statements) for program in batch) for engine, batch in programs.items()}
+    by_engine = {engine: with_ratio({mode: ops[engine] / micros[f"{engine} {mode}"] * 1e6 for mode in MODES})
+                 for engine in programs}
+    overall = {mode: sum(ops.values()) / sum(micros[f"{e} {mode}"] for e in programs) * 1e6 for mode in MODES}
+    return {**with_ratio(overall), "engines": by_engine}
 
 
 def with_ratio(rates: dict[str, float]) -> dict[str, float | None]:

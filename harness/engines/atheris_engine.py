@@ -9,6 +9,8 @@ Pieces, from the bytes up:
   bytes always give the same program; a change to one byte past the pool's leading bytes keeps
   the pool and every op decoded before it (nearby inputs are nearby programs, which is what
   libFuzzer's mutations need to make progress).
+- `run_decoded(data, target)`: `run(decode(data), target)`, decoding while it runs (on the
+  executor's own model: one model's work per op, not two).
 - `Session`: what one fuzzing process does with an input — decode it, run it on a fresh target
   beside the model, and save a divergence of a new signature through `harness.campaign.record`
   (minimized, annotated, written atomically) before the next input runs. Its counters go to a
@@ -45,14 +47,16 @@ from pathlib import Path
 
 from harness import findings
 from harness.campaign import Campaign, Finding, record
+from harness.checks import Mismatch
 from harness.errors import HarnessError, PoolfuzzError
-from harness.executor import run
+from harness.executor import Executor, Outcome, run
 from harness.generate import ByteChoices, OpBuilder, pool_spec
 from harness.minimize import minimize
 from harness.model import Model
 from harness.model.predict import with_predicted_results, without_any_results
-from harness.ops import Expect, Program, with_result
-from harness.targets import Target, available, make_target
+from harness.nightly.proc import stop, tail
+from harness.ops import Expect, Op, Program, with_result
+from harness.targets import Target, Unsupported, available, make_target
 from harness.text import format_program
 
 MAX_OPS = 40
@@ -112,6 +116,56 @@ def decode(data: bytes, max_ops: int = MAX_OPS) -> Program:
     return Program(tuple(statements), pool=pool)
 
 
+def run_decoded(data: bytes, target: Target, max_ops: int = MAX_OPS) -> Outcome:
+    """`run(decode(data, max_ops), target)`, decoding while it runs: each op is built on the
+    executor's own model, so the model does its work once per op rather than twice.
+
+    The program run (`outcome.program`) is `decode(data, max_ops)`, cut after the op that
+    diverged if one did; a divergence has the signature the whole `run` would give it. The
+    target is closed however the run ends."""
+    started = time.perf_counter()
+    choices = ByteChoices(data)
+    pool = pool_spec(choices)
+    executor = Executor(Program(pool=pool), target)
+    outcome = Outcome(executor.program)
+    try:
+        executor.open()
+    except Unsupported as err:
+        outcome.skipped = err.reason
+        return outcome
+    statements: list[Op] = []
+    try:
+        mismatch = _step_decoded(executor, choices, statements, max_ops)
+    except BaseException:
+        executor.close()
+        raise
+    executor.program = outcome.program = Program(tuple(statements), pool=pool)
+    if mismatch is None:
+        mismatch = executor.finish()
+    else:
+        executor.close()
+    if mismatch is not None:
+        outcome.divergence = executor.diverge(len(statements) - 1, mismatch)
+    outcome.ops = len(statements)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _step_decoded(executor: Executor, choices: ByteChoices, statements: list[Op], max_ops: int) -> Mismatch | None:
+    """Build ops from `choices` on the executor's model and apply them (appending each, with its
+    predicted result, to `statements`) until the bytes run out, `max_ops`, or the first
+    mismatch, which is returned."""
+    builder = OpBuilder(executor.model, choices)
+    while len(statements) < max_ops and not choices.exhausted:
+        op = builder.next_op()
+        mismatch = executor.step(op)
+        statements.append(op if isinstance(op, Expect) else with_result(op, executor.last_expected))
+        builder.note(op)
+        if mismatch is not None:
+            return mismatch
+    return None
+
+
 # -- one fuzzing process -----------------------------------------------------------------------
 
 
@@ -127,26 +181,30 @@ class Session:
 
     campaign: Campaign
     stats_path: Path | None = None
+    known: frozenset[str] = frozenset()  # signatures saved by an earlier process of the campaign
     max_ops: int = MAX_OPS
     skipped: int = 0
-    last_write: float = field(default=0.0)
+    last_write: float = 0.0
 
     def make_target(self) -> Target:
         return make_target(self.campaign.target)
 
     def test_one_input(self, data: bytes) -> None:
-        outcome = run(decode(data, self.max_ops), self.make_target())
+        outcome = run_decoded(data, self.make_target(), self.max_ops)
         if outcome.skipped is not None:
             self.skipped += 1
             return
         self.campaign.sequences += 1
         self.campaign.ops += outcome.ops
         divergence = outcome.divergence
-        if divergence is not None and not self.campaign.knows(divergence.signature):
+        if divergence is not None and not self.knows(divergence.signature):
             record(self.campaign, divergence, self.make_target)
             self.write_stats()
         elif time.monotonic() - self.last_write >= STATS_INTERVAL:
             self.write_stats()
+
+    def knows(self, signature: str) -> bool:
+        return signature in self.known or self.campaign.knows(signature)
 
     def write_stats(self, done: bool = False) -> None:
         """Replace the stats file (if any) with the counters and findings so far."""
@@ -182,7 +240,7 @@ def read_stats(path: Path) -> dict | None:
 
 def seed_inputs(count: int = SEEDS) -> list[bytes]:
     """Deterministic first inputs: `count` pseudo-random byte strings (SHAKE-256 of a counter)
-    of lengths from 32 to ~500 bytes, so 5 to 40 ops under varied pools.
+    of lengths from 32 to 497 bytes: programs of about 4 to 40 ops, under varied pools.
 
     Why not the bytes of the regression `.ops` files: they too decode to valid programs, but
     all of them start with `version 1`, so all of them decode to the *same* pool, and
@@ -235,7 +293,7 @@ def crash_cause(log: str) -> str:
     return "deadly-signal"
 
 
-def save_crash(campaign: Campaign, artifact: Path, cause: str) -> Finding | None:
+def save_crash(campaign: Campaign, artifact: Path, cause: str, mutants_from: str | None = None) -> Finding | None:
     """Decode a libFuzzer artifact and save it under `campaign.out` as an `.ops` finding of
     signature `crash/<cause>`; None if the campaign already has that signature.
 
@@ -246,7 +304,7 @@ def save_crash(campaign: Campaign, artifact: Path, cause: str) -> Finding | None
     if campaign.knows(signature):
         return None
     seconds = campaign.elapsed
-    program = minimize_crash(decode(artifact.read_bytes()), campaign.target, campaign.mutant, cause)
+    program = minimize_crash(decode(artifact.read_bytes()), campaign.target, campaign.mutant, cause, mutants_from)
     text = format_program(program)
     campaign.out.mkdir(parents=True, exist_ok=True)
     path = campaign.out / f"{findings.slug(signature)}-{hashlib.sha256(text.encode()).hexdigest()[:8]}.ops"
@@ -264,7 +322,7 @@ def save_crash(campaign: Campaign, artifact: Path, cause: str) -> Finding | None
 
 
 def minimize_crash(program: Program, target_name: str, mutant: str | None, cause: str,
-                   timeout: float = CRASH_REPLAY_TIMEOUT) -> Program:
+                   mutants_from: str | None = None, timeout: float = CRASH_REPLAY_TIMEOUT) -> Program:
     """The smallest program `harness.minimize` reaches that still dies of `cause` (a signal
     name such as `SIGSEGV`, or `exception-<Type>`), with the model's results written in;
     `program` unchanged if it does not die so when replayed, or if the cause is another kind
@@ -273,7 +331,7 @@ def minimize_crash(program: Program, target_name: str, mutant: str | None, cause
     bare = without_any_results(program)
 
     def still_dies(candidate: Program) -> bool:
-        return dies_of(candidate, target_name, mutant, cause, timeout)
+        return dies_of(candidate, target_name, mutant, cause, mutants_from, timeout)
 
     if not cause.startswith(("SIG", "exception-")) or not still_dies(bare):
         return program
@@ -295,7 +353,7 @@ def shortest_prefix(program: Program, still_dies: Callable[[Program], bool]) -> 
 
 
 def dies_of(program: Program, target_name: str, mutant: str | None, cause: str,
-            timeout: float = CRASH_REPLAY_TIMEOUT) -> bool:
+            mutants_from: str | None = None, timeout: float = CRASH_REPLAY_TIMEOUT) -> bool:
     """Whether running `program` on a fresh target (with `mutant` active) in a forked process
     ends it by `cause`: the signal of that name, or an uncaught exception of that type. A run
     that lasts over `timeout` seconds is killed and counts as no."""
@@ -303,7 +361,7 @@ def dies_of(program: Program, target_name: str, mutant: str | None, cause: str,
     if pid == 0:  # the child: run, report an exception by its exit status, never return
         status = 1
         try:
-            status = _run_in_child(program, target_name, mutant, cause)
+            status = _run_in_child(program, target_name, mutant, cause, mutants_from)
         finally:
             os._exit(status)
     deadline = time.monotonic() + timeout
@@ -324,16 +382,15 @@ def dies_of(program: Program, target_name: str, mutant: str | None, cause: str,
 _SAME_EXCEPTION = 3
 
 
-def _run_in_child(program: Program, target_name: str, mutant: str | None, cause: str) -> int:
+def _run_in_child(program: Program, target_name: str, mutant: str | None, cause: str,
+                  mutants_from: str | None) -> int:
     """Exit status of a forked replay: `_SAME_EXCEPTION` if it raised one of type `cause`."""
     faulthandler.disable()  # die of the signal itself, silently
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     try:
-        from harness.mutants import activate
-
-        with activate(mutant) if mutant else contextlib.nullcontext():
+        with activate_mutant(mutant, mutants_from) if mutant else contextlib.nullcontext():
             run(program, make_target(target_name))
     except BaseException as err:  # noqa: BLE001 (what it raised is the answer)
         return _SAME_EXCEPTION if cause == f"exception-{type(err).__name__}" else 1
@@ -415,94 +472,113 @@ def libfuzzer_args(corpus: Path, artifacts: Path, budget: float, extra: Sequence
     return [str(corpus), *defaults, *extra, f"-artifact_prefix={artifacts}{os.sep}", f"-max_total_time={backstop}"]
 
 
-def _spawn(campaign: Campaign, run_dir: Path, corpus: Path, extra: Sequence[str], number: int) -> _Child:
-    (run_dir / "artifacts").mkdir(exist_ok=True)
-    stats_path = run_dir / f"stats-{number}.json"
-    log_path = run_dir / f"libfuzzer-{number}.log"
-    command = [
-        sys.executable, "-m", "harness.engines.atheris_main",
-        "--target", campaign.target, "--out", str(campaign.out), "--stats", str(stats_path),
-        "--stop-at", f"{time.time() + campaign.remaining:.6f}", "--started-wall", f"{time.time() - campaign.elapsed:.6f}",
-        *(["--mutant", campaign.mutant] if campaign.mutant else []),
-        *[arg for f in campaign.findings for arg in ("--known", f.signature)],
-        "--", *libfuzzer_args(corpus, run_dir / "artifacts", campaign.remaining, extra),
-    ]
-    env = {
-        "PYTHONHASHSEED": "0",  # the same string hashes in every child: `-seed=N` runs repeat
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-    return _Child(process, log_path, stats_path, campaign.sequences, campaign.ops)
+@dataclass
+class _Supervisor:
+    """Starts libFuzzer children one after another until the campaign ends, and reads them."""
 
+    campaign: Campaign
+    status: FuzzerStatus
+    run_dir: Path
+    corpus: Path
+    extra: list[str]
+    mutants_from: str | None
+    keep_going: bool
+    on_progress: Callable[[Campaign], None]
+    seen: set[Path] = field(default_factory=set)
 
-def _absorb(campaign: Campaign, status: FuzzerStatus, child: _Child) -> None:
-    """Take in what the child reported since the last look: counters, findings, `cov:` lines."""
-    for line in child.new_lines():
-        status.update(line)
-    stats = read_stats(child.stats_path)
-    if stats is None:
-        return
-    campaign.sequences = child.base_sequences + int(stats["sequences"])
-    campaign.ops = child.base_ops + int(stats["ops"])
-    for entry in stats["findings"]:
-        if not campaign.knows(entry["signature"]):
-            campaign.findings.append(Finding(entry["signature"], Path(entry["path"]), int(entry["ops"]),
-                                             float(entry["seconds"]), entry["description"]))
+    @property
+    def done(self) -> bool:
+        return self.campaign.remaining <= 1.0 or bool(self.campaign.findings and not self.keep_going)
 
+    def supervise(self) -> None:
+        """Children until the budget ends (or the first finding); a new one after each crash."""
+        while not self.done:
+            self.status.children += 1
+            child = self.spawn(self.status.children)
+            try:
+                code = self.watch(child)
+            finally:
+                stop(child.process, grace=5.0)
+            if not self.collect_artifacts(child):
+                if code is not None:
+                    _check_exit(code, child)
+                return  # libFuzzer stopped without a crash: the budget ran out, or -runs was reached
 
-def _stop(process: subprocess.Popen, grace: float = 5.0) -> None:
-    """End the child we started: SIGTERM, then SIGKILL after `grace` seconds."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    def spawn(self, number: int) -> _Child:
+        campaign = self.campaign
+        artifacts = self.run_dir / "artifacts"
+        artifacts.mkdir(exist_ok=True)
+        stats_path = self.run_dir / f"stats-{number}.json"
+        log_path = self.run_dir / f"libfuzzer-{number}.log"
+        command = [
+            sys.executable, "-m", "harness.engines.atheris_main",
+            "--target", campaign.target, "--out", str(campaign.out), "--stats", str(stats_path),
+            "--stop-at", f"{time.time() + campaign.remaining:.6f}",
+            "--started-wall", f"{time.time() - campaign.elapsed:.6f}",
+            *(["--mutant", campaign.mutant] if campaign.mutant else []),
+            *(["--mutants-from", self.mutants_from] if self.mutants_from else []),
+            *[arg for f in campaign.findings for arg in ("--known", f.signature)],
+            "--", *libfuzzer_args(self.corpus, artifacts, campaign.remaining, self.extra),
+        ]
+        env = {
+            "PYTHONHASHSEED": "0",  # the same string hashes in every child: `-seed=N` runs repeat
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       env=env)
+        return _Child(process, log_path, stats_path, campaign.sequences, campaign.ops)
 
+    def watch(self, child: _Child, poll: float = 0.25) -> int | None:
+        """Follow the child until it exits: its exit status. None if it was stopped here — at
+        the first finding (unless `keep_going`) or a minute past the budget."""
+        deadline = time.monotonic() + self.campaign.remaining + 60
+        while child.process.poll() is None:
+            time.sleep(poll)
+            self.absorb(child)
+            self.on_progress(self.campaign)
+            if time.monotonic() > deadline or self.done:
+                stop(child.process, grace=5.0)
+                return None
+        self.absorb(child)
+        return child.process.wait()
 
-def _watch(campaign: Campaign, status: FuzzerStatus, child: _Child,
-           on_progress: Callable[[Campaign], None], keep_going: bool, poll: float = 0.25) -> int | None:
-    """Follow the child until it exits: its exit status. None if it was stopped here — at the
-    first finding (unless `keep_going`) or a minute past the budget."""
-    deadline = time.monotonic() + campaign.remaining + 60
-    while child.process.poll() is None:
-        time.sleep(poll)
-        _absorb(campaign, status, child)
-        on_progress(campaign)
-        if time.monotonic() > deadline or (campaign.findings and not keep_going):
-            _stop(child.process)
-            return None
-    _absorb(campaign, status, child)
-    return child.process.wait()
+    def absorb(self, child: _Child) -> None:
+        """Take in what the child reported since the last look: counters, findings, `cov:`."""
+        for line in child.new_lines():
+            self.status.update(line)
+        stats = read_stats(child.stats_path)
+        if stats is None:
+            return
+        campaign = self.campaign
+        campaign.sequences = child.base_sequences + int(stats["sequences"])
+        campaign.ops = child.base_ops + int(stats["ops"])
+        for entry in stats["findings"]:
+            if not campaign.knows(entry["signature"]):
+                campaign.findings.append(Finding(entry["signature"], Path(entry["path"]), int(entry["ops"]),
+                                                 float(entry["seconds"]), entry["description"]))
 
+    def collect_artifacts(self, child: _Child) -> int:
+        """Turn the artifacts this child left into findings; how many there were."""
+        artifacts = [p for p in sorted((self.run_dir / "artifacts").glob("*"))
+                     if p not in self.seen and artifact_kind(p) is not None]
+        log = child.log_path.read_text(encoding="utf-8", errors="replace")
+        for artifact in artifacts:
+            self.seen.add(artifact)
+            kind = artifact_kind(artifact)
+            save_crash(self.campaign, artifact, crash_cause(log) if kind == "crash" else str(kind), self.mutants_from)
+            self.status.crashes += 1
+            self.quarantine(artifact)
+        return len(artifacts)
 
-def _collect_artifacts(campaign: Campaign, status: FuzzerStatus, child: _Child, corpus: Path,
-                       seen: set[Path]) -> int:
-    """Turn the artifacts this child left into findings; how many there were."""
-    artifacts = [p for p in sorted((child.log_path.parent / "artifacts").glob("*"))
-                 if p not in seen and artifact_kind(p) is not None]
-    log = child.log_path.read_text(encoding="utf-8", errors="replace")
-    for artifact in artifacts:
-        seen.add(artifact)
-        kind = artifact_kind(artifact)
-        save_crash(campaign, artifact, crash_cause(log) if kind == "crash" else str(kind))
-        status.crashes += 1
-        _quarantine(corpus, artifact)
-    return len(artifacts)
-
-
-def _quarantine(corpus: Path, artifact: Path) -> None:
-    """Move the corpus unit an artifact repeats (same SHA-1 name) out of the corpus, so that the
-    next child does not die on it while it loads the corpus."""
-    unit = corpus / artifact.name.split("-", 1)[1]
-    if unit.is_file():
-        quarantine = artifact.parent.parent / "quarantine"
-        quarantine.mkdir(exist_ok=True)
-        unit.replace(quarantine / unit.name)
+    def quarantine(self, artifact: Path) -> None:
+        """Move the corpus unit an artifact repeats (same SHA-1 name) out of the corpus, so that
+        the next child does not die on it while it loads the corpus."""
+        unit = self.corpus / artifact.name.split("-", 1)[1]
+        if unit.is_file():
+            (self.run_dir / "quarantine").mkdir(exist_ok=True)
+            unit.replace(self.run_dir / "quarantine" / unit.name)
 
 
 def fuzz(
@@ -515,6 +591,7 @@ def fuzz(
     status: FuzzerStatus | None = None,
     keep_going: bool = True,
     runs_dir: Path = RUNS_DIR,
+    mutants_from: str | None = None,
 ) -> FuzzerStatus:
     """Fuzz `target_name` (with `mutant` active in the child) until `campaign`'s budget ends,
     or its first finding unless `keep_going`.
@@ -527,11 +604,16 @@ def fuzz(
     artifacts go to a new folder under `runs_dir`, kept only if a child crashed or failed
     (`status.run_dir`). Returns libFuzzer's view (`status`, updated in place if given).
 
+    `mutant` is a name of the catalogue, or of the file `mutants_from` (`MUTANTS = {...}`). It
+    is activated in the child processes (and in the forked replays that minimize a crash): it
+    must not be active in the calling process as well. A child's counters reach `campaign`
+    about once a second, so a child that crashes loses its last second of them.
+
     Raises `AtherisMissing` without atheris; ValueError for an unknown target or mutant, or a
     flag the engine owns; `HarnessError` if a child exits with an error and no artifact.
     """
     require_atheris()
-    _check_names(target_name, mutant)
+    _check_names(target_name, mutant, mutants_from)
     extra = list(extra_libfuzzer_args)
     libfuzzer_args(Path("."), Path("."), 0, extra)  # refuse the engine's own flags before starting
     campaign.target, campaign.mutant = target_name, mutant
@@ -539,9 +621,11 @@ def fuzz(
     corpus = prepare_corpus(Path(corpus_dir) if corpus_dir is not None else DEFAULT_CORPUS)
     runs_dir.mkdir(parents=True, exist_ok=True)
     status.run_dir = Path(tempfile.mkdtemp(prefix="atheris-", dir=runs_dir))
-    keep = True  # a child's output is kept when something went wrong
+    supervisor = _Supervisor(campaign, status, status.run_dir, corpus, extra, mutants_from, keep_going, on_progress)
+    keep = True  # the children's output is kept when something went wrong
     try:
-        keep = _supervise(campaign, status, corpus, extra, on_progress, keep_going)
+        supervisor.supervise()
+        keep = status.crashes > 0
     except KeyboardInterrupt:
         keep = status.crashes > 0
         raise
@@ -553,39 +637,24 @@ def fuzz(
     return status
 
 
-def _supervise(campaign: Campaign, status: FuzzerStatus, corpus: Path, extra: list[str],
-               on_progress: Callable[[Campaign], None], keep_going: bool) -> bool:
-    """Start children until the budget ends; whether one crashed (its files are worth keeping)."""
-    assert status.run_dir is not None
-    seen: set[Path] = set()
-    while campaign.remaining > 1.0 and (keep_going or not campaign.findings):
-        status.children += 1
-        child = _spawn(campaign, status.run_dir, corpus, extra, status.children)
-        try:
-            code = _watch(campaign, status, child, on_progress, keep_going)
-        finally:
-            _stop(child.process)
-        if not _collect_artifacts(campaign, status, child, corpus, seen):
-            if code is not None:
-                _check_exit(code, child)
-            break  # libFuzzer stopped without a crash: the budget ran out, or -runs was reached
-    return status.crashes > 0
+def activate_mutant(name: str, mutants_from: str | None = None) -> contextlib.AbstractContextManager:
+    """The context manager of mutant `name`, from the catalogue or the file `mutants_from`."""
+    from harness.mutants import activate
+    from harness.mutation import catalogue
+
+    return activate(catalogue(mutants_from).get(name, name))
 
 
-def _check_names(target_name: str, mutant: str | None) -> None:
+def _check_names(target_name: str, mutant: str | None, mutants_from: str | None) -> None:
     if target_name not in available():
         raise ValueError(f"unknown target {target_name!r}; available: {', '.join(available())}")
     if mutant is not None:
-        from harness.mutants import MUTANTS, activate
-
-        if mutant not in MUTANTS:
-            activate(mutant)  # raises the catalogue's ValueError, with its suggestion
+        activate_mutant(mutant, mutants_from)  # an unknown name raises ValueError with the choices
 
 
 def _check_exit(code: int, child: _Child) -> None:
     """A child that ends without an artifact must have ended cleanly."""
     if code == 0:
         return
-    tail = "\n".join(child.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:])
     raise HarnessError(f"the libFuzzer process exited with status {code} and left no artifact; "
-                       f"its last output ({child.log_path}):\n{tail}")
+                       f"its last output ({child.log_path}):\n{tail(child.log_path, 20)}")

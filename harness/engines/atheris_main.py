@@ -1,7 +1,8 @@
 """The libFuzzer process of the atheris engine: `TestOneInput` over decoded op sequences.
 
     python -m harness.engines.atheris_main [--target NAME] [--mutant NAME] [--out DIR]
-        [--stats FILE] [--stop-at EPOCH] [--started-wall EPOCH] [--known SIGNATURE]...
+        [--mutants-from FILE.py] [--stats FILE] [--stop-at EPOCH] [--started-wall EPOCH]
+        [--known SIGNATURE]...
         -- [CORPUS_DIR...] [-libfuzzer_flag=VALUE...]
 
 Everything after `--` goes to libFuzzer unchanged. `harness.engines.atheris_engine.fuzz` runs
@@ -46,7 +47,8 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m harness.engines.atheris_main",
                                      description="libFuzzer process of the atheris engine")
     parser.add_argument("--target", default="reference")
-    parser.add_argument("--mutant")
+    parser.add_argument("--mutant", help="a mutant, active for the life of the process")
+    parser.add_argument("--mutants-from", help="a Python file defining MUTANTS = {name: factory}")
     parser.add_argument("--out", type=Path, default=Path("corpora/found"), help="where findings are saved")
     parser.add_argument("--stats", type=Path, help="JSON file of the counters and findings (for the parent)")
     parser.add_argument("--stop-at", type=float, help="time.time() at which to exit 0 (default: libFuzzer's flags)")
@@ -57,17 +59,19 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def configure(target: str = "reference", out: Path = Path("corpora/found"), stats: Path | None = None,
               mutant: str | None = None, known: Sequence[str] = (), started_wall: float | None = None) -> Any:
-    """Make the session `TestOneInput` uses (and return it). `known` signatures are not saved
-    again; `started_wall` dates findings from the campaign's start rather than this process's."""
+    """Make the session `TestOneInput` uses (and return it).
+
+    `mutant` names the mutant active in this process, for the findings' headers (activating it
+    is the caller's part); `known` signatures are not saved again; `started_wall` (a
+    `time.time()` value) dates findings from the campaign's start rather than this process's."""
     global _session
-    from harness.campaign import Campaign, Finding
+    from harness.campaign import Campaign
     from harness.engines.atheris_engine import Session
 
     campaign = Campaign("atheris", target, mutant, budget=0.0, out=out)
     if started_wall is not None:
         campaign.started = time.monotonic() - (time.time() - started_wall)
-    campaign.findings += [Finding(signature, Path(), 0, 0.0, "saved by an earlier process") for signature in known]
-    _session = Session(campaign, stats)
+    _session = Session(campaign, stats, known=frozenset(known))
     return _session
 
 
@@ -104,20 +108,18 @@ def _first_input(test_one_input: Any) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the command line, import the harness instrumented, activate the mutant, fuzz."""
     global _deadline
     options, libfuzzer_args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         import atheris
     except ImportError:
         sys.exit("atheris is not installed: pip install 'poolfuzz[fuzz]'")
-    with atheris.instrument_imports(include=INSTRUMENTED, exclude=NOT_INSTRUMENTED):
-        import harness.engines.atheris_engine  # noqa: F401 (and, through it, the executor, model, checks)
-        import harness.mutants  # noqa: F401 (the allocator's modules)
-        from harness.targets import make_target
-
-        make_target(options.target)  # imports the target's module
+    _import_instrumented(atheris, options.target)
     if options.mutant:
-        _active.append(harness.mutants.activate(options.mutant))  # kept: collecting it would undo it
+        from harness.engines.atheris_engine import activate_mutant
+
+        _active.append(activate_mutant(options.mutant, options.mutants_from))  # kept: collecting it would undo it
         _active[-1].__enter__()  # for the life of the process
     session = configure(options.target, options.out, options.stats, options.mutant, options.known,
                         options.started_wall)
@@ -126,6 +128,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         _deadline = time.monotonic() + (options.stop_at - time.time())
     atheris.Setup([sys.argv[0], *libfuzzer_args], _first_input(TestOneInput))
     atheris.Fuzz()
+
+
+def _import_instrumented(atheris: Any, target: str) -> None:
+    """Import, under coverage instrumentation, everything an input runs: the engine (and through
+    it the executor, model, checks and generator), the mutants (and through them the allocator),
+    and the target's module."""
+    with atheris.instrument_imports(include=INSTRUMENTED, exclude=NOT_INSTRUMENTED):
+        import harness.engines.atheris_engine  # noqa: F401
+        import harness.mutants  # noqa: F401
+        from harness.targets import make_target
+
+        make_target(target)
 
 
 if __name__ == "__main__":

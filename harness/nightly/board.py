@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.divergence import Divergence
 from harness.findings import slug, write_atomically
 
 CLAIMED, SAVED = "claimed", "saved"
@@ -43,6 +44,18 @@ def crash_signature(cause: str, op_kind: str | None) -> str:
 def kind_of_cause(cause: str) -> str:
     """The finding kind of a crash cause: `hang` for `timeout`, `oom`, else `crash`."""
     return {"timeout": "hang", "oom": "oom"}.get(cause, "crash")
+
+
+def describe_cause(cause: str | None) -> str:
+    """What the target did, for a person: `died of SIGSEGV`, `hung ...`, `raised KeyError`."""
+    if cause is None:
+        return "failed"
+    if cause.startswith("exception-"):
+        return f"raised {cause.removeprefix('exception-')}"
+    return {
+        "timeout": "hung (no result within the timeout)",
+        "oom": "exhausted memory (killed at the resident-memory limit)",
+    }.get(cause, f"died of {cause}")
 
 
 @dataclass
@@ -68,6 +81,7 @@ class Claim:
     ops: int | None = None
     raw_ops: int = 0
     minimized: bool = False
+    partial: str = ""  # a smaller reproducer triage reached before it turned to another claim
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -80,6 +94,14 @@ class Claim:
     def from_json(cls, data: dict[str, object]) -> "Claim":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})  # type: ignore[arg-type]
+
+
+def divergence_claim(target: str, divergence: Divergence, raw: str, seconds: float, source: str) -> Claim:
+    """The claim of `divergence` on `target`, seen while running `raw` (an `.ops` program)."""
+    return Claim(finding_key(target, divergence.signature), target, divergence.signature, "divergence", raw,
+                 round(seconds, 3), source, op_kind=divergence.op_kind, observable=divergence.observable,
+                 last_op=divergence.op_text, description=divergence.describe(),
+                 raw_ops=len(divergence.program.statements))
 
 
 class Board:

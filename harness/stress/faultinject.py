@@ -6,127 +6,30 @@
 `sweep(program)` runs the program once to count the calls the reference allocator makes
 (`engine.vm.inject` sees each one by name), then once more for every call kind in `FAILABLE`,
 every n from 1 to that kind's count, and every errno in `ERRNOS`, on a fresh engine whose hook
-fails exactly the n-th call of that kind. An injected failure never reaches the kernel.
-
-What every run requires (`_Run`; each broken rule is one `Problem`):
-
-1. **Clean failure.** An op either does what the sequence says or fails cleanly: an injected
-   `SyscallError` out of `instantiate` (no instance), `deallocate` (the instance is gone all
-   the same), `drop` (the module is purged all the same) or `shared` (no memory), or `-1` from
-   a `grow` / `shared-grow` during which the fault fired (the size is unchanged). Any other
-   exception, a real (not injected) `SyscallError`, or a wrong result is a problem.
-2. **Consistency after every op.** The index allocator's invariants hold; the slots it counts
-   as used (and not waiting in the decommit queue) are exactly those of live instances: no
-   slot leaked, none handed out twice; every live memory reads exactly what was written to it
-   over its image (read without faulting, `harness.stress.probe`).
-3. **Fresh tenants.** A new instance reads as its module's image and zeros: the next tenant of
-   a slot whose reset failed sees only zeros or its own image, as Wasmtime guarantees by
-   re-paving such slots (`ImageSlot::Unknown`).
-4. **After the sequence** (no more faults): every instance and module is released, then every
-   slot of the pool is instantiated at once by a module without an image and grown as large as
-   any instance of the run grew: all must succeed (no slot leaked) and read only zeros.
-5. **After close.** No memory-image or heap-extension memfd and no file descriptor is left
-   beyond those open before, and nothing is mapped where the pool was.
+fails exactly the n-th call of that kind. What each run must keep (clean failures, no slot
+leaked, fresh tenants that see only zeros or their own image, nothing left after close) is
+`harness.stress.faultrun`'s business.
 """
 
 from __future__ import annotations
 
 import errno
 import itertools
-import os
 import random
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from allocator import (
-    Engine,
-    Instance,
-    InvalidArgument,
-    MemoryTooLarge,
-    Module,
-    OutOfBounds,
-    PoolExhausted,
-    SharedMemory,
-    SharedUnsupported,
-    SyscallError,
-)
-from harness import observers
-from harness.ops import (
-    Deallocate,
-    Drop,
-    Expect,
-    Grow,
-    Instantiate,
-    ModuleDecl,
-    Op,
-    Program,
-    Read,
-    SharedDecl,
-    SharedGrow,
-    SharedSize,
-    Size,
-    Touch,
-    Write,
-)
-from harness.stress import probe
-from harness.targets.reference import pool_config
-from harness.text import format_op
+from harness.ops import Program
+from harness.stress.faultrun import FailNth, Injection, Problem, Run
+
+__all__ = ["ERRNOS", "FAILABLE", "FailNth", "Injection", "Problem", "RunResult", "SweepReport",
+           "generated_program", "injections", "run_once", "sweep"]
 
 FAILABLE = ("mmap", "mprotect", "madvise", "memfd_create", "ftruncate")
 """The calls whose failures are injected."""
 
 ERRNOS = (errno.ENOMEM, errno.EAGAIN)
-
-WASM_PAGE = 64 << 10
-MEMFD_NAMES = ("wasm-memory-image", "wasm-heap-extension")
-
-
-@dataclass(frozen=True)
-class Injection:
-    """The `n`-th call of `call` (counted from the engine's creation) fails with `errno`."""
-
-    call: str
-    n: int
-    errno: int
-
-    def describe(self) -> str:
-        return f"{self.call} #{self.n} fails with {errno.errorcode[self.errno]}"
-
-
-class FailNth:
-    """The fault-injection hook: counts calls by name and fails the one `injection` names.
-
-    `fired` becomes True when it has failed its call.
-    """
-
-    def __init__(self, injection: Injection | None) -> None:
-        self.injection = injection
-        self.counts: Counter[str] = Counter()
-        self.fired = False
-
-    def __call__(self, call: str) -> int | None:
-        self.counts[call] += 1
-        chosen = self.injection
-        if chosen is not None and call == chosen.call and self.counts[call] == chosen.n:
-            self.fired = True
-            return chosen.errno
-        return None
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One broken rule: under which injection, at which op (-1: after the sequence), what."""
-
-    injection: Injection | None
-    op_index: int
-    op: str
-    text: str
-
-    def describe(self) -> str:
-        where = f"op {self.op_index + 1} `{self.op}`" if self.op_index >= 0 else self.op
-        under = self.injection.describe() if self.injection else "no injected fault"
-        return f"{under}: {where}: {self.text}"
 
 
 @dataclass
@@ -187,7 +90,7 @@ def injections(counts: Counter[str], calls: tuple[str, ...],
 
 def run_once(program: Program, injection: Injection | None) -> RunResult:
     """One run of `program` with `injection` (None: no fault), checked as the docstring says."""
-    run = _Run(program, injection)
+    run = Run(program, injection)
     run.execute()
     return RunResult(run.hook.counts, run.hook.fired, run.failed_ops, run.problems)
 
@@ -202,275 +105,3 @@ def generated_program(seed: int, ops: int = 50) -> Program:
         if len(program.statements) >= ops:
             return program
     return program
-
-
-class _Run:
-    """One run: applies the ops to a fresh engine, checking after each (module docstring)."""
-
-    def __init__(self, program: Program, injection: Injection | None) -> None:
-        self.program = program
-        self.injection = injection
-        self.hook = FailNth(injection)
-        self.problems: list[Problem] = []
-        self.failed_ops = 0
-        self.modules: dict[str, tuple[Module, bytes]] = {}
-        self.instances: dict[str, tuple[Instance, bytearray]] = {}
-        self.shared: dict[str, tuple[SharedMemory, int]] = {}
-        self.largest = 0  # bytes: the largest any instance of the run grew
-        self.index = -1
-
-    def problem(self, text: str) -> None:
-        op = (format_op(self.program.statements[self.index]) if self.index >= 0
-              else "after the sequence")
-        self.problems.append(Problem(self.injection, self.index, op, text))
-
-    def execute(self) -> None:
-        baseline = _resources()
-        self.engine = Engine(pool_config(self.program.pool_spec))
-        pool_range = (self.engine.pool.base, self.engine.pool.layout.total_bytes)
-        self.engine.vm.inject = self.hook
-        try:
-            for self.index, op in enumerate(self.program.statements):
-                fired = self.hook.fired
-                self._apply(op, fired)
-                self._check_consistency()
-                if self.problems:
-                    return
-            self.engine.vm.inject = None
-            self.index = -1
-            self._release_everything()
-            self._next_tenants()
-        finally:
-            self.engine.vm.inject = None
-            self.engine.close()
-        self._check_closed(baseline, pool_range)
-
-    # -- one op ------------------------------------------------------------------------------
-
-    def _apply(self, op: Op, fired_before: bool) -> None:
-        handler = getattr(self, "_" + op.kind.replace("-", "_"))
-        try:
-            handler(op)
-        except SyscallError as err:
-            if err.injected and self.hook.fired and not fired_before:
-                self.failed_ops += 1  # nothing was created: later ops naming it are skipped
-            else:
-                self.problem(f"raised {err!r}")
-        except Exception as err:
-            self.problem(f"raised {type(err).__name__}: {err}")
-
-    def _module(self, op: ModuleDecl) -> None:
-        try:
-            module = self.engine.compile(op.name, op.min, op.max, shared=op.shared,
-                                         data=[(s.offset, s.data) for s in op.data])
-        except (MemoryTooLarge, SharedUnsupported, InvalidArgument):
-            return
-        image = bytearray(op.min * WASM_PAGE)
-        for segment in op.data:
-            image[segment.offset:segment.offset + len(segment.data)] = segment.data
-        self.modules[op.name] = (module, bytes(image))
-
-    def _instantiate(self, op: Instantiate) -> None:
-        if op.module not in self.modules:
-            return
-        module, image = self.modules[op.module]
-        try:
-            instance = module.instantiate()
-        except PoolExhausted:
-            return
-        self.instances[op.instance] = (instance, bytearray(image))
-        seen = probe.load(instance.memory.base, len(image))
-        if seen != image:
-            self.problem(f"the new instance in slot {instance.slot} does not read as its "
-                         f"module's image and zeros: {_difference(seen, image)}")
-
-    def _write(self, op: Write) -> None:
-        if op.instance not in self.instances:
-            return
-        instance, shadow = self.instances[op.instance]
-        if op.offset + len(op.data) > len(shadow):
-            self._expect_out_of_bounds(lambda: instance.memory.write(op.offset, op.data))
-            return
-        if not probe.store(instance.memory.base + op.offset, op.data):
-            self.problem(f"bytes {op.offset:#x}+{len(op.data)} of a live memory are not writable")
-        shadow[op.offset:op.offset + len(op.data)] = op.data
-
-    def _read(self, op: Read | Touch) -> None:
-        if op.instance not in self.instances:
-            return
-        instance, shadow = self.instances[op.instance]
-        if op.offset + op.length > len(shadow):
-            self._expect_out_of_bounds(lambda: instance.memory.read(op.offset, op.length))
-            return
-        seen = probe.load(instance.memory.base + op.offset, op.length)
-        if seen != bytes(shadow[op.offset:op.offset + op.length]):
-            self.problem(f"read {_difference(seen, shadow[op.offset:op.offset + op.length])}")
-
-    _touch = _read
-
-    def _expect_out_of_bounds(self, access) -> None:  # noqa: ANN001 - a zero-argument callable
-        try:
-            access()
-        except OutOfBounds:
-            return
-        self.problem("an access past the memory's size did not raise OutOfBounds")
-
-    def _grow(self, op: Grow) -> None:
-        if op.instance not in self.instances:
-            return
-        instance, shadow = self.instances[op.instance]
-        fired = self.hook.fired
-        result = instance.memory.grow(op.delta)
-        pages = len(shadow) // WASM_PAGE
-        if not self._grow_result(result, pages, op.delta, instance.memory.maximum_pages, fired):
-            return
-        shadow.extend(bytes(op.delta * WASM_PAGE))
-        self.largest = max(self.largest, len(shadow))
-        grown = probe.load(instance.memory.base + pages * WASM_PAGE, op.delta * WASM_PAGE)
-        if grown != bytes(op.delta * WASM_PAGE):
-            self.problem(f"grown pages are not zero: {_difference(grown, bytes(len(grown or b'')))}")
-
-    def _grow_result(self, result: int, pages: int, delta: int, maximum: int,
-                     fired_before: bool) -> bool:
-        """Checks a grow's result; True if the memory grew."""
-        if pages + delta > maximum:
-            if result != -1:
-                self.problem(f"grow past the maximum of {maximum} pages returned {result}")
-            return False
-        if result == -1 and self.hook.fired and not fired_before and delta:
-            self.failed_ops += 1
-            return False
-        if result != pages:
-            self.problem(f"grow returned {result}, expected {pages}")
-            return False
-        return True
-
-    def _size(self, op: Size) -> None:
-        if op.instance in self.instances:
-            instance, shadow = self.instances[op.instance]
-            if instance.memory.size() != len(shadow) // WASM_PAGE:
-                self.problem(f"size {instance.memory.size()}, expected {len(shadow) // WASM_PAGE}")
-
-    def _deallocate(self, op: Deallocate) -> None:
-        if op.instance in self.instances:
-            instance, _ = self.instances.pop(op.instance)
-            instance.deallocate()
-
-    def _drop(self, op: Drop) -> None:
-        if op.module in self.modules:
-            module, _ = self.modules.pop(op.module)
-            module.drop()
-
-    def _shared(self, op: SharedDecl) -> None:
-        self.shared[op.name] = (self.engine.shared_memory(op.min, op.max), op.min)
-
-    def _shared_grow(self, op: SharedGrow) -> None:
-        if op.name in self.shared:
-            memory, pages = self.shared[op.name]
-            fired = self.hook.fired
-            if self._grow_result(memory.grow(op.delta), pages, op.delta, memory.maximum_pages,
-                                 fired):
-                self.shared[op.name] = (memory, pages + op.delta)
-
-    def _shared_size(self, op: SharedSize) -> None:
-        if op.name in self.shared:
-            memory, pages = self.shared[op.name]
-            if memory.size() != pages:
-                self.problem(f"shared size {memory.size()}, expected {pages}")
-
-    def _expect(self, op: Expect) -> None:
-        """Observables are the executor's business; this sweep checks contents and slots."""
-
-    # -- checks --------------------------------------------------------------------------------
-
-    def _check_consistency(self) -> None:
-        pool = self.engine.pool
-        try:
-            pool.index.check()
-        except AssertionError as err:
-            self.problem(f"index allocator inconsistent: {err}")
-            return
-        held = sorted(instance.slot for instance, _ in self.instances.values())
-        used = sorted(i for i in range(pool.layout.slots)
-                      if pool.index.state(i).value == "used" and pool.slot_state(i).value == "used")
-        if held != used:
-            self.problem(f"slots used {used} but live instances hold {held}: a slot leaked or "
-                         f"is held twice")
-        for name, (instance, shadow) in self.instances.items():
-            seen = probe.load(instance.memory.base, len(shadow))
-            if seen != shadow:
-                self.problem(f"live instance {name} in slot {instance.slot}: "
-                             f"{_difference(seen, shadow)}")
-
-    def _release_everything(self) -> None:
-        try:
-            for instance, _ in self.instances.values():
-                instance.deallocate()
-            for module, _ in self.modules.values():
-                module.drop()
-            for memory, _ in self.shared.values():
-                memory.close()
-        except Exception as err:
-            self.problem(f"releasing everything raised {type(err).__name__}: {err}")
-        self.instances.clear()
-        self.modules.clear()
-        self.shared.clear()
-
-    def _next_tenants(self) -> None:
-        """Every slot at once, grown as large as any instance grew: all zeros (rule 4)."""
-        layout = self.engine.pool.layout
-        maximum = layout.static_size // WASM_PAGE
-        size = min(max(self.largest // WASM_PAGE, 1), maximum)
-        tenant = self.engine.compile("next-tenant", min(1, maximum), maximum)
-        instances = []
-        try:
-            for _ in range(layout.slots):
-                try:
-                    instances.append(tenant.instantiate())
-                except PoolExhausted:
-                    held = sorted(i.slot for i in instances)
-                    self.problem(f"only {len(instances)} of {layout.slots} slots could be "
-                                 f"instantiated (free: {held}): a slot leaked")
-                    return
-            for instance in instances:
-                memory = instance.memory
-                if memory.size() < size and memory.grow(size - memory.size()) == -1:
-                    self.problem(f"the next tenant of slot {instance.slot} cannot grow to "
-                                 f"{size} pages")
-                    continue
-                seen = probe.load(memory.base, memory.size_bytes)
-                if seen != bytes(memory.size_bytes):
-                    self.problem(f"the next tenant of slot {instance.slot} does not see only "
-                                 f"zeros: {_difference(seen, bytes(memory.size_bytes))}")
-        finally:
-            for instance in instances:
-                instance.deallocate()
-            tenant.drop()
-
-    def _check_closed(self, baseline: dict[str, int], pool_range: tuple[int, int]) -> None:
-        after = _resources()
-        for name, count in after.items():
-            if count > baseline[name]:
-                self.problem(f"after close: {count} {name}, {baseline[name]} before the run")
-        base, length = pool_range
-        left = [m for m in observers.mappings() if m.start < base + length and m.end > base]
-        if length and left:
-            self.problem(f"after close: {len(left)} mappings left in the pool's range "
-                         f"{base:#x}+{length:#x}")
-
-
-def _resources() -> dict[str, int]:
-    counts = {f"{name} memfds": observers.memfd_count(name) for name in MEMFD_NAMES}
-    counts["fds"] = len(os.listdir("/proc/self/fd"))
-    return counts
-
-
-def _difference(seen: bytes | None, expected: bytes | bytearray) -> str:
-    """Where `seen` first differs from `expected`, in a few bytes."""
-    if seen is None:
-        return "some page is not readable"
-    at = next((i for i, (a, b) in enumerate(zip(seen, expected)) if a != b), None)
-    if at is None:
-        return f"{len(seen)} bytes instead of {len(expected)}"
-    return (f"byte {at:#x} is {seen[at:at + 8].hex()} instead of "
-            f"{bytes(expected[at:at + 8]).hex()}")

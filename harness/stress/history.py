@@ -35,7 +35,8 @@ clock = time.perf_counter_ns
 
 @dataclass(frozen=True)
 class Operation:
-    """One call: `kind(*args)` on `obj` by `thread`, invoked at `call`, returned `result` at `ret`."""
+    """One call, `kind(*args)` on `obj` by `thread`: invoked at `call`, returned `result` at
+    `ret`."""
 
     id: int
     thread: int

@@ -186,7 +186,8 @@ def check_partition(key: str, ops: list[Operation], model: SequentialModel,
             entry = entry.next
         else:
             if not stack:
-                return _violation(key, ops, model, [e.op for e in best], steps)  # type: ignore[misc]
+                longest = [e.op for e in best]
+                return _violation(key, ops, model, longest, steps)  # type: ignore[arg-type]
             undone, state = stack.pop()
             linearized &= ~(1 << undone.index)
             _unlift(undone)

@@ -110,7 +110,8 @@ class SharedMemoryModel:
             if not in_bounds:
                 return op.result == "oob", state
             updated = {**dict(cells), offset: op.args[1]}
-            return op.result == "ok", (pages, tuple(sorted((o, v) for o, v in updated.items() if v)))
+            written = tuple(sorted((o, v) for o, v in updated.items() if v))
+            return op.result == "ok", (pages, written)
         return False, state
 
     def describe_state(self, state: tuple) -> str:
@@ -138,12 +139,18 @@ class PoolModel:
     * `deallocate(module, instance, slot) -> ("ok", intact)`: the instance must hold `slot`,
       and have found every byte it wrote still there (`intact`); the slot becomes the most
       recently freed warm slot, affine to `module`.
+
+    With `deferred_release`, a deallocation only marks its slot `RELEASING` (neither held nor
+    free), and a separate `release(module, slot) -> "ok"` frees it as above: the model of a
+    pool whose slot may become free after the deallocation returned (see
+    `with_deferred_releases`, which adds those operations to a history).
     """
 
     slots: int
     strategy: str = "reuse-affinity"
     warm_limit: int = 100
     exact: bool = True
+    deferred_release: bool = False
 
     def init(self) -> tuple:
         return (None,) * self.slots, (), (None,) * self.slots, tuple(range(self.slots))
@@ -153,6 +160,8 @@ class PoolModel:
             return self._instantiate(state, op)
         if op.kind == "deallocate":
             return self._deallocate(state, op)
+        if op.kind == "release" and self.deferred_release:
+            return self._release(state, op)
         return False, state
 
     def _instantiate(self, state: tuple, op: Operation) -> tuple[bool, tuple]:
@@ -177,6 +186,16 @@ class PoolModel:
         module, instance, slot = op.args
         if op.result != ("ok", True) or holders[slot] != instance:
             return False, state
+        if self.deferred_release:
+            return True, (_replace(holders, slot, RELEASING), warm, affinity, cold)
+        return True, (_replace(holders, slot, None), (*warm, slot),
+                      _replace(affinity, slot, module), cold)
+
+    def _release(self, state: tuple, op: Operation) -> tuple[bool, tuple]:
+        holders, warm, affinity, cold = state
+        module, slot = op.args
+        if holders[slot] != RELEASING:
+            return False, state
         return True, (_replace(holders, slot, None), (*warm, slot),
                       _replace(affinity, slot, module), cold)
 
@@ -199,13 +218,41 @@ class PoolModel:
 
     def describe_state(self, state: tuple) -> str:
         holders, warm, affinity, _ = state
-        held = ", ".join(f"{s}:i{h}" for s, h in enumerate(holders) if h is not None) or "none"
+        held = ", ".join(f"{s}:{h if h == RELEASING else f'i{h}'}"
+                         for s, h in enumerate(holders) if h is not None) or "none"
         order = ", ".join(f"{s}({affinity[s]})" for s in warm) or "none"
         return f"held slots {held}; warm (LRU first) {order}"
 
 
+RELEASING = "releasing"
+"""`PoolModel` with `deferred_release`: a slot deallocated and not yet free."""
+
+RELEASE_IDS = 1 << 40
+"""Operations `with_deferred_releases` adds are numbered from here (recorded ones never are)."""
+
+
 def _replace(values: tuple, index: int, value: object) -> tuple:
     return (*values[:index], value, *values[index + 1:])
+
+
+def with_deferred_releases(pool_ops: list[Operation]) -> list[Operation]:
+    """`pool_ops` plus one `release(module, slot)` per successful deallocation.
+
+    The release may take effect at any time from the deallocation's invocation until every
+    pool operation that overlapped the deallocation has returned: the operations that may have
+    taken its slot out of the decommit queue and freed it (`allocator.pool`: whichever thread
+    flushes the queue frees every slot in it). This is the weaker guarantee under which a
+    deallocation may return before its own slot is free.
+    """
+    releases = []
+    for op in pool_ops:
+        if op.kind != "deallocate" or op.result != ("ok", True):
+            continue
+        bound = max(o.ret for o in pool_ops if o.call <= op.ret and o.ret >= op.call)
+        module, _, slot = op.args
+        releases.append(Operation(RELEASE_IDS + op.id, op.thread, "pool", "release",
+                                  (module, slot), "ok", op.call, bound))
+    return [*pool_ops, *releases]
 
 
 # --- which model judges which operation -------------------------------------------------------

@@ -29,11 +29,20 @@ from harness.ops import ModuleDecl, PoolSpec, Segment
 
 Segments = tuple[tuple[int, bytes], ...]
 
-WASMTIME_EXHAUSTED = re.compile(r"maximum concurrent limit of \d+ for (memory stripe \d+|core instances)")
+WASMTIME_EXHAUSTED = re.compile(
+    r"maximum concurrent limit of \d+ for (memory stripe \d+|core instances)")
 """Wasmtime's refusals of an instantiation for want of a slot. Under concurrency the core
 instance limit (`memories + 1`, see `harness.wasmtime_pool`) can be reached first: Wasmtime
 counts an instance before it looks for a memory slot, so threads that all find the memories
 taken can exceed it together."""
+
+
+def fresh_memory(min_pages: int, segments: Segments) -> bytes:
+    """What a new instance's memory reads as: its data segments, in order, over zeros."""
+    memory = bytearray(min_pages * (64 << 10))
+    for offset, data in segments:
+        memory[offset:offset + len(data)] = data
+    return bytes(memory)
 
 
 class Tenant(Protocol):

@@ -25,7 +25,6 @@ an exception inside a thread is a problem too, never a silent thread death.
 from __future__ import annotations
 
 import itertools
-import os
 import random
 import struct
 import threading
@@ -34,10 +33,10 @@ import traceback
 import zlib
 from dataclasses import dataclass, field
 
-from harness import observers
 from harness.ops import KiB, PoolSpec
+from harness.stress.leftovers import grown, resources
 from harness.stress.scheduling import switch_interval
-from harness.stress.tenants import Segments, Tenant, TenantPool, open_tenant_pool
+from harness.stress.tenants import Segments, Tenant, TenantPool, fresh_memory, open_tenant_pool
 
 PAGE = 4096
 WASM_PAGE = 64 * KiB
@@ -122,14 +121,6 @@ def pool_spec(target: str, rng: random.Random, memories: int) -> PoolSpec:
     )
 
 
-def image(min_pages: int, segments: Segments) -> bytes:
-    """What a fresh instance's memory reads as: the segments over zeros."""
-    memory = bytearray(min_pages * WASM_PAGE)
-    for offset, data in segments:
-        memory[offset:offset + len(data)] = data
-    return bytes(memory)
-
-
 def cookie(pool: int, thread: int, instance: int, round_: int) -> bytes:
     return COOKIE.pack(MAGIC, pool, thread, instance, round_)
 
@@ -144,15 +135,6 @@ def foreign_cookies(data: bytes, own: bytes) -> list[str]:
             _, pool, thread, instance, _ = COOKIE.unpack(chunk)
             found.append(f"pool {pool} thread {thread} instance {instance} at {at:#x}")
     return found
-
-
-def resources() -> dict[str, int]:
-    """Memfds of the allocators and open descriptors of this process."""
-    return {
-        "image memfds": observers.memfd_count("wasm-memory-image"),
-        "extension memfds": observers.memfd_count("wasm-heap-extension"),
-        "fds": len(os.listdir("/proc/self/fd")),
-    }
 
 
 def run_isolation(config: IsolationConfig, deadline: float | None = None) -> IsolationReport:
@@ -181,9 +163,8 @@ def run_isolation(config: IsolationConfig, deadline: float | None = None) -> Iso
             pool.tenants.close()
     report.seconds = time.monotonic() - started
     after = resources()
-    for name, count in after.items():
-        if count > before[name]:
-            report.problem(f"after closing every pool: {count} {name}, {before[name]} before")
+    for name in grown(before, after):
+        report.problem(f"after closing every pool: {after[name]} {name}, {before[name]} before")
     return report
 
 
@@ -202,7 +183,7 @@ class _PoolRun:
 
     def __post_init__(self) -> None:
         self.shared = {name: (self.tenants.compile(name, pages, MAX_PAGES, segments),
-                              image(pages, segments))
+                              fresh_memory(pages, segments))
                        for name, (pages, segments) in SHARED_MODULES.items()}
 
     def finish(self) -> None:
@@ -283,7 +264,7 @@ class _ThreadRun:
         label = f"module of pool {self.pool.number} thread {self.number} gen {self.generation}"
         segments = ((self.generation * PAGE % (pages * WASM_PAGE), label.encode()),)
         self.own = (tenants.compile(f"t{self.number}g{self.generation}", pages, MAX_PAGES,
-                                    segments), image(pages, segments))
+                                    segments), fresh_memory(pages, segments))
         self.pool.report.count(modules=1)
 
     def _round(self, round_: int) -> None:

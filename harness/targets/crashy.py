@@ -4,16 +4,18 @@ A test target for the crash handling of `poolfuzz nightly`: it behaves exactly l
 until an op matches one of its failure patterns, then it fails the way a native runtime does —
 it never raises a Python exception the executor could catch.
 
-| mode    | pattern                                               | failure                          |
-|---------|-------------------------------------------------------|----------------------------------|
-| `segv`  | the 3rd `grow` applied to one instance                | reads address 0: SIGSEGV         |
-| `hang`  | the 2nd `shared-grow` applied to one shared memory    | sleeps forever (a hang)          |
-| `abort` | a `read` of exactly 64 KiB                             | `abort()`: SIGABRT (a panic)     |
-| `oom`   | a `read` of exactly 16 bytes                           | fills memory until it is killed  |
+| mode    | pattern                                                  | failure                          |
+|---------|----------------------------------------------------------|----------------------------------|
+| `segv`  | the Nth `grow` applied to one instance (N = 3)           | reads address 0: SIGSEGV         |
+| `hang`  | the Nth `shared-grow` applied to one shared memory (N = 2) | sleeps forever (a hang)        |
+| `abort` | a `read` of exactly 64 KiB                                | `abort()`: SIGABRT (a panic)     |
+| `oom`   | a `read` of exactly 16 bytes                              | fills memory until it is killed  |
 
 `POOLFUZZ_CRASHY` (a comma-separated list of modes, read when the target is opened) picks the
-active ones; the default is `segv,hang`. Counts are per target object, so a fresh target (one per
-program run) starts from zero: a program reproduces its failure every time it is replayed.
+active ones; the default is `segv,hang`. `segv=N` and `hang=N` set N (`segv=1`: the first grow
+of any instance faults, which a fuzzer reaches within its first sequences). Counts are per target
+object, so a fresh target (one per program run) starts from zero: a program reproduces its
+failure every time it is replayed.
 """
 
 from __future__ import annotations
@@ -25,24 +27,26 @@ import time
 from harness.ops import Grow, Op, PoolSpec, Read, Result, SharedGrow
 from harness.targets.reference import ReferenceTarget
 
-MODES = ("segv", "hang", "abort", "oom")
-DEFAULT_MODES = ("segv", "hang")
+MODES = {"segv": 3, "hang": 2, "abort": 0, "oom": 0}
+"""Each mode and its default N (the grow, or shared-grow, of one object that fails)."""
+DEFAULT_MODES = "segv,hang"
 ENVIRONMENT = "POOLFUZZ_CRASHY"
 
-SEGV_GROWS = 3  # the grow of one instance that faults
-HANG_SHARED_GROWS = 2  # the shared-grow of one shared memory that hangs
 ABORT_READ = 65536  # length of the read that aborts
 OOM_READ = 16  # length of the read that exhausts memory
 
 
-def active_modes() -> frozenset[str]:
-    """The modes `POOLFUZZ_CRASHY` names (default `DEFAULT_MODES`); ValueError for a bad name."""
-    raw = os.environ.get(ENVIRONMENT)
-    names = DEFAULT_MODES if raw is None else tuple(n.strip() for n in raw.split(",") if n.strip())
-    unknown = [n for n in names if n not in MODES]
-    if unknown:
-        raise ValueError(f"{ENVIRONMENT}: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
-    return frozenset(names)
+def active_modes() -> dict[str, int]:
+    """The modes `POOLFUZZ_CRASHY` names, each with its N; ValueError for a bad entry."""
+    raw = os.environ.get(ENVIRONMENT, DEFAULT_MODES)
+    modes = {}
+    for entry in filter(None, (e.strip() for e in raw.split(","))):
+        name, _, count = entry.partition("=")
+        if name not in MODES or (count and not (count.isdigit() and int(count) > 0)):
+            raise ValueError(f"{ENVIRONMENT}: bad entry {entry!r}; write MODE or MODE=N (N > 0) with MODE one of "
+                             f"{', '.join(MODES)}")
+        modes[name] = int(count) if count else MODES[name]
+    return modes
 
 
 class CrashyTarget(ReferenceTarget):
@@ -52,7 +56,7 @@ class CrashyTarget(ReferenceTarget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.modes: frozenset[str] = frozenset()
+        self.modes: dict[str, int] = {}
         self.grows: dict[str, int] = {}
         self.shared_grows: dict[str, int] = {}
 
@@ -65,11 +69,11 @@ class CrashyTarget(ReferenceTarget):
     def apply(self, op: Op) -> Result | None:
         if isinstance(op, Grow) and "segv" in self.modes:
             self.grows[op.instance] = self.grows.get(op.instance, 0) + 1
-            if self.grows[op.instance] == SEGV_GROWS:
+            if self.grows[op.instance] == self.modes["segv"]:
                 segfault()
         if isinstance(op, SharedGrow) and "hang" in self.modes:
             self.shared_grows[op.name] = self.shared_grows.get(op.name, 0) + 1
-            if self.shared_grows[op.name] == HANG_SHARED_GROWS:
+            if self.shared_grows[op.name] == self.modes["hang"]:
                 hang()
         if isinstance(op, Read) and op.length == ABORT_READ and "abort" in self.modes:
             os.abort()

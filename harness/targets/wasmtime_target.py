@@ -5,7 +5,7 @@ How each statement runs:
 * `pool`: `open` builds an engine with `harness.wasmtime_pool.open_pool` (the key mapping is
   documented there).
 * `module`: `wasmtime.Module(engine, harness.wasm.module_bytes(decl))`, compiled and validated
-  against the pool.
+  against the pool (a `shared` one may be compiled in a fresh process first, see below).
 * `instantiate`: a new `Store` and `Instance`; the slot is derived from the memory's base
   address and the pool's layout.
 * `write`/`read`: bounds-checked here against `data_len`, then `memmove`/`string_at` on
@@ -31,84 +31,37 @@ Error kinds are recognised by Wasmtime's error texts, measured with 50.0.1 (32.0
 
 Anything else Wasmtime raises is a `TargetError` carrying its message.
 
-Where Wasmtime legitimately differs from docs/semantics.md. Measured with wasmtime 50.0.1 on
-Linux 6.18 x86-64 with 2 CPUs, by scripts that read slot bases, `/proc/self/maps` and
-`/proc/self/fd`, and by a differential run of this target against `harness.model` (random
-programs of 60 ops: modules with images, instantiate, deallocate, drop, grow, write, read,
-touch; checked after every op on results, slots, accessible bytes, page states, contents and
-memfds). Below 128 slots and with decommit-batch <= 1 it found no difference at all: 480
-programs (1,300 touches among them) in 8 pool configurations (static and dynamic, guard 0 and
-not, keep-resident, reservation > max-memory, warm-slots 0..100, 1 to 127 slots).
-`tests/wasmtime/` pins the items marked [test].
+Where Wasmtime legitimately differs from docs/semantics.md, the target says so: `expectations`
+returns `wasmtime_expectations(pool, installed version)`, a `harness.expectations.Expectations`
+whose fields (`queue_empty_decommits`, `purge_flushes_queue`, `reset_madvises_image`,
+`zero_only_segments_make_image`, `sparse_rule_on_extent`, `static_keeps_accessible`,
+`index_shards`, `size_checked_before_shared`, `shared_reservation`) the model then predicts
+exactly; each field's docstring gives the releases and the measurement, docs/semantics.md §8
+the overview. They were found by replaying `corpora/regression` and by differential runs of this
+target against `harness.model` (random programs: modules with images, instantiate, deallocate,
+drop, grow, write, read, touch, shared memories; checked after every op on results, slots,
+accessible bytes, page states, contents and memfds) on wasmtime 32.0.0, 40.0.0 and 50.0.1, Linux
+6.18 x86-64 with 2 CPUs; with the expectations declared, those runs agree.
 
-1. Zero-length decommits are queued (§4 step 2). Wasmtime enqueues one decommit region per
-   deallocated memory even when it is empty (keep-resident covers `accessible`, or `accessible`
-   is 0), and with `decommit-batch` > 1 every deallocation waits in the queue; §4 makes a slot
-   with nothing to decommit warm at once. Measured: batch=3, a `min=0` module instantiated and
-   deallocated, instantiated again: Wasmtime gives slot 1 (slot 0 is still queued), §4 slot 0
-   [test]. (`pagemap_disabled::reset_with_pagemap` always calls `decommit(ptr, len)`.)
-2. Module drop does not flush the decommit queue (§5). The purge skips slots still queued; once
-   the queue flushes they become warm, affine to the dropped module, with its image still mapped
-   and its memfd open, until another module takes the slot or the engine is closed. Measured:
-   batch=2, instantiate+deallocate B (queued), drop B: 1 memfd and 1 image mapping remain, where
-   §5 has 0 [test]. A drop also leaves the queue order alone, so later slot choices differ.
-   With items 1 and 2 patched into the model, the differential run agrees on 180 more programs
-   with decommit-batch 2 and 3.
-3. Sharded slot choice in large pools (§3). With `memories >= 128` the index allocator is split
-   into `index_shards(memories)` shards (one per CPU, at most 16; 2 here): shard k owns the
-   contiguous slots `[k * ceil(n / s), (k + 1) * ceil(n / s))` and `warm-slots // s` of the warm
-   budget (the remainder to the leading shards). A thread allocates in its home shard (affine,
-   then cold or warm by that shard's own budget) and probes the others only when its shard has
-   no free slot; a purge scans every shard. Measured, warm-slots=2, A then B then C instantiated
-   and each deallocated before the next: with 127 slots B takes cold slot 1 and C warm slot 0
-   (§3); with 128 or 200 slots B and C both take warm slot 0 [test].
-4. Home shards (Wasmtime 48 and later). A thread's home shard is assigned round-robin, process
-   wide, the first time the thread allocates from a sharded index or batches a deallocation, so
-   the first such thread gets shard 0. Decommit queues are sharded the same way in every pool
-   (2 shards here, whatever `memories`), so deallocations made by different threads are batched
-   separately. Driven from one thread, both behave as §3/§4 say.
-5. A `shared` module whose `min` also exceeds `max-memory` is `too-large`, not
-   `shared-unsupported`: `MemoryPool::validate_memory` checks the size first. Measured:
-   `(memory 20 40 shared)` with max-memory=1MiB [test].
-6. Standalone shared memories (§6) take their reservation from the engine's
-   `memory_reservation` (the pool's `reservation`), not from their own `max`. When
-   `min * 64 KiB <= reservation`, growth past `reservation` fails (`-1`) even below `max`; a
-   larger `min` gets room to grow (`memory_reservation_for_growth`) and reaches `max`. Measured
-   with reservation=1MiB: `min=1 max=64` stops at 16 pages, `min=17 max=200` reaches 200 [test].
-7. `memories=0` still reserves the leading guard (one `guard`-sized PROT_NONE mapping), where §1
-   reserves nothing; no op observes it.
-8. Refused at `open` (Unsupported, see `harness.wasmtime_pool`): a zero stride (max-memory,
-   reservation and guard all 0: Wasmtime reserves no pool and every `data_ptr` is the same
-   dangling address, 0x1000 measured); `max-memory > reservation` (Wasmtime's own refusal, where
-   §1 widens the stride); `style=dynamic` with a guard (Wasmtime shrinks `accessible` on reuse
-   whenever there is a guard); `strategy` other than `reuse-affinity`; `growth=memfd`.
-9. Dynamic style is signals-based traps off with guard=0. Measured: grown to 6 pages, freed,
-   reused by a 1-page module: `accessible` stays 6 pages (§4 step 3), and shrinks to 1 page with
-   a 64 KiB guard or with traps on [test]. The pages past the size are real read-write memory;
-   Wasm accesses there still trap, by explicit bounds checks [test].
-10. Data segments holding only zero bytes still make an image (§2 says: no image). Wasmtime
-    trims leading and trailing zeros by searching for a non-zero byte (`try_static_init`,
-    `rposition`/`position`); finding none, it trims nothing and keeps the segments' extent,
-    widened to pages, as an all-zero image with its memfd. Measured: `data=0:fill:0x00*4096`,
-    `data=0:fill:0x00*10` and `data=100:hex:00` each give 1 memfd and one 4 KiB image mapping at
-    offset 0, in 50.0.1 and 32.0.0 alike [test]. Found by replaying `corpora/regression`
-    (`image-trimmed-and-overlapping-segments.ops`, `expect memfds == 0`).
-11. Versions. Items 1-10 are 50.0.1's. 32.0.0, the oldest release with the pooling C API, was
-    run through the same tests and differential run (its wheel's contents first on PYTHONPATH):
-    no sharding (items 3-4 do not apply; `index_shards` knows); keep-resident rewrites zero pages
-    but `madvise`s image pages, which fault again (1 fault per image page) and always leave
-    something to decommit; a static memory with guard=0 and less than 4 GiB of reservation plus
-    guard is not shrunk on reuse (`accessible` keeps its grown size; fixed in Wasmtime 45); a
-    deallocation with nothing to decommit is not queued (item 1 does not apply) but a module
-    drop does not flush the queue (item 2 does); `style=dynamic` is refused (no
-    `signals_based_traps` setter). `tests/wasmtime/` passes on both, with per-version
-    expectations where they differ.
+Not in the model (nothing observes them, or the pool is refused): `memories=0` still reserves
+the leading guard; home shards and per-thread decommit queues (48 and later) are assigned
+round-robin to threads, so driven from one thread they behave as one queue and a fixed home
+shard (0 for the first thread to use one); the refusals of `harness.wasmtime_pool` (zero
+stride, `max-memory > reservation`, `style=dynamic` with a guard, `strategy` other than
+`reuse-affinity`, `growth=memfd`, and on 32.0.0 `style=dynamic` at all).
+
+Bugs, not differences, reported as `TargetError`s (so a campaign records them as findings):
+Wasmtime 32 to 38 abort the process compiling a shared memory in a pool whose reservation is 0
+(`bounds_checks.rs`, fixed by #11973), so there such a module is compiled in a fresh process
+first; and before 44, a static memory that keeps its grown `accessible` (see
+`static_keeps_accessible`) lets Wasm load past its size without trapping (the compiled bounds
+check trusts the slot's protections, #13008), which `read`/`write` past the size detect.
 
 Agreements worth stating (same measurements): the memfd is created at a module's first
 instantiation, not at `module`; one image mapping per slot that holds the image, kept after
-`deallocate` and removed when the module is purged; keep-resident bytes, image pages included,
-are rewritten on reset and take 0 faults on reuse; in static style `accessible` is exactly the
-size; a sparse image (16 MiB or more, and at least twice its data) is refused and its data
+`deallocate` and removed when the module is purged; from 37 on, keep-resident bytes, image pages
+included, are rewritten on reset and take 0 faults on reuse; from 44 on, in static style
+`accessible` is exactly the size; a sparse image (16 MiB or more, and at least twice its data) is refused and its data
 written at instantiation, so no memfd; a `min=0` memory has a non-null, page-aligned base at its
 slot; cold slots are handed out
 from 0 upwards; slots are those of the layout in `harness.wasmtime_pool` (pool start from the
@@ -132,11 +85,21 @@ from harness import observers, ops, wasm
 from harness.expectations import Expectations
 from harness.ops import GiB, WASM_PAGE, Data, Error, Number, Op, PoolSpec, Result, Slot
 from harness.targets.base import MemoryRegion, TargetError
-from harness.wasmtime_pool import PooledEngine, bindings, index_shards, open_pool, version_tuple
+from harness.wasmtime_pool import (
+    PooledEngine,
+    bindings,
+    compile_aborts,
+    index_shards,
+    open_pool,
+    version_tuple,
+)
 
 EMPTY_DECOMMITS_QUEUED_SINCE = (37, 0, 0)
 """The first release whose reset always enqueues a decommit region (and rewrites image pages
 below keep-resident instead of `madvise`-ing them): `reset_with_pagemap`, #11372 and #11510."""
+
+COMPILE_ABORT_FIXED_IN = (39, 0, 0)
+"""The first release that compiles a shared memory in a pool with no reservation (#11973)."""
 
 STATIC_SHRINK_FIXED_IN = ((36, 0, 7), (42, 0, 2), (43, 0, 1), (44, 0, 0))
 """Releases with #13008 (static memories without a guard shrink on reuse): 44.0.0 and later,
@@ -354,8 +317,11 @@ class WasmtimeTarget:
     def _module(self, op: ops.ModuleDecl) -> Result | None:
         import wasmtime
 
+        binary = wasm.module_bytes(op)
+        if op.shared:
+            self._refuse_known_abort(op.name, binary)
         try:
-            self.modules[op.name] = wasmtime.Module(self._engine(), wasm.module_bytes(op))
+            self.modules[op.name] = wasmtime.Module(self._engine(), binary)
         except wasmtime.WasmtimeError as err:
             kind = error_kind(err, MODULE_ERRORS)
             if kind is None:
@@ -443,6 +409,20 @@ class WasmtimeTarget:
         return Number(bindings().wasmtime_sharedmemory_size(self._shared_memory(op.name).ptr()))
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _refuse_known_abort(self, name: str, binary: bytes) -> None:
+        """`TargetError` if compiling this shared module aborts the process, as Wasmtime before
+        39 does in a pool whose `memory_reservation` is 0 (`bounds_checks.rs`:
+        `checked_sub(..).unwrap()`, fixed by #11973). Only then is the compile tried first, in
+        a fresh process (`compile_aborts`: a fork would make this process's private pages
+        copy-on-write and add faults to the next `touch`); the abort is observed, not assumed."""
+        assert self.pool is not None
+        settings = self.pool.settings
+        if version_tuple(self.pool.version) >= COMPILE_ABORT_FIXED_IN or settings.memory_reservation:
+            return
+        crash = compile_aborts(settings, binary)
+        if crash is not None:
+            raise TargetError(f"module {name}: Wasmtime aborts the process compiling it: {crash}")
 
     def _engine(self) -> object:
         assert self.pool is not None

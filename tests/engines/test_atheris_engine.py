@@ -13,7 +13,8 @@ import pytest
 from harness import mutants, replay, validate
 from harness.campaign import Campaign
 from harness.engines import atheris_engine, atheris_main
-from harness.engines.atheris_engine import FuzzerStatus, crash_cause, decode, fuzz
+from harness.engines.atheris_engine import FuzzerStatus, crash_cause, decode, fuzz, run_decoded
+from harness.executor import run
 from harness.targets import available, make_target
 from harness.text import parse_file
 
@@ -32,6 +33,26 @@ RANDOM_INPUTS = [_rng.randbytes(n) for n in range(100, 400, 10)]
 
 def reference():
     return make_target("reference")
+
+
+def test_run_decoded_runs_the_decoded_program() -> None:
+    for data in INPUTS + RANDOM_INPUTS[:10]:
+        outcome = run_decoded(data, reference())
+        assert outcome.passed, outcome.divergence.describe() if outcome.divergence else outcome.skipped
+        assert outcome.program == decode(data) and outcome.ops == len(outcome.program.statements)
+
+
+def test_run_decoded_diverges_where_the_decoded_program_does() -> None:
+    diverged = 0
+    with mutants.activate("skip-madvise-on-clear"):
+        for data in RANDOM_INPUTS:
+            fused, whole = run_decoded(data, reference()), run(decode(data), reference())
+            assert (fused.divergence is None) == (whole.divergence is None)
+            if fused.divergence is not None:
+                diverged += 1
+                assert fused.divergence.signature == whole.divergence.signature
+                assert fused.program == decode(data).prefix(fused.divergence.index + 1)
+    assert diverged
 
 
 def test_test_one_input_runs_every_input_and_finds_nothing_on_the_clean_reference(tmp_path: Path) -> None:
@@ -71,6 +92,26 @@ def test_a_short_campaign_finds_the_planted_bug_and_saves_a_replayable_reproduce
         assert replay.replay_file(finding.path, reference).status == replay.PASSED
 
 
+MUTANTS_FILE = """
+from allocator.slot import MemoryImageSlot
+from harness.mutants import replaced
+
+MUTANTS = {"forget-decommit": lambda: replaced(MemoryImageSlot, "_decommit_rest",
+                                               lambda original: lambda self, *args: None)}
+"""
+
+
+@needs_atheris
+@pytest.mark.timeout(90)
+def test_a_mutant_from_a_file_is_active_in_the_children(tmp_path: Path) -> None:
+    (tmp_path / "mine.py").write_text(MUTANTS_FILE)
+    campaign = Campaign("atheris", "reference", "forget-decommit", budget=30.0, out=tmp_path / "found")
+    fuzz(campaign, "reference", "forget-decommit", tmp_path / "corpus", ["-seed=1"], keep_going=False,
+         runs_dir=tmp_path / "runs", mutants_from=str(tmp_path / "mine.py"))
+    assert campaign.findings, f"the mutant of the file was not found in {campaign.sequences} sequences"
+    assert "mutant forget-decommit" in campaign.findings[0].path.read_text()
+
+
 @needs_atheris
 @pytest.mark.timeout(60)
 def test_a_clean_campaign_runs_to_its_budget_and_grows_the_corpus(tmp_path: Path) -> None:
@@ -95,8 +136,9 @@ def test_a_clean_campaign_runs_to_its_budget_and_grows_the_corpus(tmp_path: Path
 def test_a_dying_child_leaves_an_artifact_that_becomes_one_finding(tmp_path: Path) -> None:
     # An RSS limit below what the Python process already uses: libFuzzer's out-of-memory
     # handling kills each child, leaving an `oom-*` artifact; new children go on.
-    campaign = Campaign("atheris", "reference", None, budget=6.0, out=tmp_path / "found")
-    status = fuzz(campaign, "reference", None, tmp_path / "corpus", ["-rss_limit_mb=1"], runs_dir=tmp_path / "runs")
+    campaign = Campaign("atheris", "reference", None, budget=30.0, out=tmp_path / "found")
+    status = fuzz(campaign, "reference", None, tmp_path / "corpus", ["-rss_limit_mb=1"], keep_going=False,
+                  runs_dir=tmp_path / "runs")
     assert [f.signature for f in campaign.findings] == ["crash/oom"]
     assert status.crashes >= 1 and status.children >= status.crashes
     assert status.run_dir is not None and any((status.run_dir / "artifacts").glob("oom-*"))

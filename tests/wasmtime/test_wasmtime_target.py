@@ -1,5 +1,6 @@
 """The `wasmtime` target through its protocol: every op kind, the error kinds, slots, and the
-measured differences from docs/semantics.md that its docstring lists."""
+measured differences from docs/semantics.md that its `Expectations` declare (each test names
+the field)."""
 
 import pytest
 
@@ -149,7 +150,7 @@ def test_no_memories_means_every_instantiate_is_exhausted(target):
 
 
 def test_shared_and_too_large_is_too_large(target):
-    """Difference 5: Wasmtime checks the size before sharedness."""
+    """`size_checked_before_shared`: Wasmtime checks the size before sharedness."""
     t = target()
     assert run(t, ModuleDecl("s", 20, 40, shared=True)) == [Error("too-large")]
 
@@ -179,7 +180,7 @@ def test_cold_slots_first_while_few_are_warm_then_the_least_recently_freed(targe
 
 
 def test_large_pools_are_sharded(target):
-    """Difference 3: from 128 slots each shard has its own share of the warm budget (when
+    """`index_shards`: from 128 slots each shard has its own share of the warm budget (when
     Wasmtime shards at all: since 48, with more than one CPU)."""
     results = {}
     for memories in (127, 128):
@@ -206,7 +207,7 @@ def test_keep_resident_bytes_take_no_fault_on_reuse(target):
     pages = 2 * WASM_PAGE // OS_PAGE
     assert _faults_after_reuse(target(keep_resident=0), 2 * WASM_PAGE) == pages
     assert _faults_after_reuse(target(keep_resident=WASM_PAGE), 2 * WASM_PAGE) == pages // 2
-    image_faults = per_version(v32=1, v50=0)  # 32.0.0 does not keep the image page resident
+    image_faults = per_version(v32=1, v50=0)  # `reset_madvises_image` in 32..36
     assert _faults_after_reuse(target(keep_resident=2 * WASM_PAGE), 2 * WASM_PAGE) == image_faults
 
 
@@ -232,7 +233,7 @@ def test_dynamic_style_keeps_accessible_bytes_and_still_traps(target):
 @pytest.mark.parametrize("guard", [0, 64 * KiB])
 def test_static_style_fits_the_memory_exactly(target, guard):
     t = target(style="static", guard=guard, warm_slots=0)
-    pages = per_version(v32=6, v50=1) if guard == 0 else 1  # 28..44 never shrink without a guard
+    pages = per_version(v32=6, v50=1) if guard == 0 else 1  # `static_keeps_accessible` before 44
     assert _accessible_after_shrinking_reuse(t) == pages * WASM_PAGE
 
 
@@ -251,7 +252,7 @@ def test_memfd_appears_at_first_instantiation_and_goes_with_the_module(target):
 
 
 def test_empty_decommits_are_queued_too(target):
-    """Difference 1: a memory with nothing to decommit still waits for the batch."""
+    """`queue_empty_decommits`: a memory with nothing to decommit still waits for the batch."""
     t = target(decommit_batch=3)
     second = per_version(v32=Slot(0), v50=Slot(1))  # 32.0.0 frees a slot with nothing to decommit
     assert run(t, ModuleDecl("z", 0, 3), Instantiate("i", "z"), Deallocate("i"),
@@ -259,7 +260,7 @@ def test_empty_decommits_are_queued_too(target):
 
 
 def test_module_drop_does_not_flush_the_decommit_queue(target):
-    """Difference 2: the queued slot keeps the dropped module's image and memfd."""
+    """`purge_flushes_queue` is off: the queued slot keeps the dropped module's image and memfd."""
     t = target(decommit_batch=2)
     baseline = observers.memfd_count()
     run(t, IMAGE, Instantiate("i", "a"), Deallocate("i"), Drop("a"))
@@ -271,7 +272,7 @@ def test_module_drop_does_not_flush_the_decommit_queue(target):
 @pytest.mark.parametrize("segment", [Segment(0, bytes(4096)), Segment(0, bytes(10)),
                                      Segment(100, b"\0")])
 def test_all_zero_segments_still_make_an_image(target, segment):
-    """Difference 10: nothing is trimmed from an image without a non-zero byte."""
+    """`zero_only_segments_make_image`: nothing is trimmed from an image without a non-zero byte."""
     t = target()
     baseline = observers.memfd_count()
     run(t, ModuleDecl("z", 1, data=(segment,)), Instantiate("i", "z"))
@@ -283,7 +284,7 @@ def test_all_zero_segments_still_make_an_image(target, segment):
 
 
 def test_shared_memories_reserve_the_pool_reservation(target):
-    """Difference 6: growth stops at `reservation` when `min` fits in it."""
+    """`shared_reservation`: growth stops at `reservation` when `min` fits in it."""
     t = target(max_memory=1 * MiB, reservation=1 * MiB)
     run(t, SharedDecl("s", 1, 64), SharedDecl("t", 17, 200))
     assert run(t, SharedGrow("s", 15), SharedGrow("s", 1), SharedGrow("t", 183)) == [

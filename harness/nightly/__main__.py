@@ -1,0 +1,7 @@
+"""`python -m harness.nightly`: `poolfuzz nightly` without the `poolfuzz` front end."""
+
+import sys
+
+from harness.nightly.command import main
+
+sys.exit(main())

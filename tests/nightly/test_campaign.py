@@ -1,0 +1,58 @@
+"""Whole campaigns, as `python -m harness.nightly` runs them: crashes and hangs of the target
+become minimized findings, and the campaign goes on to the end of its budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.nightly import report_json
+from harness.nightly.isolate import run_isolated
+from harness.text import parse_file
+
+from .helpers import HANG, PASSING, corpus, load_report, only_run, run_nightly
+
+BUDGET = 30.0
+
+
+def test_a_segfaulting_target_gives_a_minimized_finding_and_the_campaign_runs_on(crashy, tmp_path: Path) -> None:
+    crashy("segv=1")
+    done = run_nightly(tmp_path / "reports", "--budget", f"{BUDGET:g}s", "--workers", "2", "--target", "crashy",
+                       "--corpus", str(corpus(tmp_path / "corpus", passing=PASSING)), "--hang-timeout", "10s")
+    assert done.returncode == 1, done.stderr[-3000:]
+    run = only_run(tmp_path / "reports")
+    report = load_report(run)
+    assert report_json.validate(report) == []  # (checked when jsonschema is installed)
+
+    crash = {f["signature"]: f for f in report["findings"]}["crash/SIGSEGV/grow"]
+    assert crash["kind"] == "crash" and crash["source"].startswith("worker ")
+    assert crash["minimized"] and crash["ops"] == 3 and crash["raw_ops"] >= 3
+    reproducer = parse_file(crash["path"])
+    assert [op.kind for op in reproducer.statements] == ["module", "instantiate", "grow"]
+    assert run_isolated(reproducer, "crashy", timeout=30).cause == "SIGSEGV"
+
+    deaths = [d for d in report["deaths"] if d["cause"] == "SIGSEGV"]
+    assert deaths and crash["detections"] >= len(deaths)
+    after = [s for s in report["resources"]["samples"] if s["t"] > deaths[0]["seconds"] + 1 and s["processes"]]
+    assert any(p["name"].startswith("worker ") for s in after for p in s["processes"])  # a new worker took over
+    series = report["series"]
+    at_finding = max(s["ops"] for s in series if s["t"] <= crash["seconds"])
+    assert series[-1]["ops"] > at_finding  # work went on after the finding
+    assert BUDGET - 6 <= report["budget"]["consumed"] <= BUDGET + 1  # to the end of the budget, not past it
+    assert series[-1]["t"] >= BUDGET - 6
+    assert report["corpus"]["counts"]["passed"] == 1 and report["run"]["status"] == "finished"
+    assert "exit 1: findings" in done.stdout and "crash/SIGSEGV/grow on crashy" in done.stdout
+    assert (run / "report.html").read_text().count("<svg") == 6
+
+
+def test_a_hanging_worker_is_killed_after_the_timeout_and_its_hang_is_a_finding(crashy, tmp_path: Path) -> None:
+    crashy("hang=1")
+    done = run_nightly(tmp_path / "reports", "--engine", "soak", "--budget", "12s", "--workers", "1", "--target", "crashy",
+                       "--corpus", str(corpus(tmp_path / "corpus", hang=HANG, passing=PASSING)), "--hang-timeout", "2s")
+    assert done.returncode == 1, done.stderr[-3000:]
+    report = load_report(only_run(tmp_path / "reports"))
+    hangs = [d for d in report["deaths"] if d["cause"] == "timeout"]
+    assert hangs and hangs[0]["slot"] == 0 and hangs[0]["signature"] == "crash/timeout/shared-grow"
+    assert "made no progress for 2 s on `shared-grow s1 1`: killing it" in done.stderr
+    finding = {f["signature"]: f for f in report["findings"]}["crash/timeout/shared-grow"]
+    assert finding["kind"] == "hang" and finding["ops"] == 2 and finding["minimized"]
+    assert report["corpus"]["counts"] == {"passed": 1, "failed": 0, "skipped": 0, "malformed": 0, "crashed": 1}

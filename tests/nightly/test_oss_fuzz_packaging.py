@@ -1,0 +1,75 @@
+"""packaging/oss-fuzz: the files OSS-Fuzz and ClusterFuzzLite expect of a Python project."""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from .helpers import ROOT
+
+PACKAGING = ROOT / "packaging" / "oss-fuzz"
+
+
+def load_seed_corpus_module():
+    spec = importlib.util.spec_from_file_location("seed_corpus", PACKAGING / "seed_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_build_script_is_valid_bash_and_builds_the_fuzzer_the_python_way() -> None:
+    assert subprocess.run(["bash", "-n", str(PACKAGING / "build.sh")]).returncode == 0
+    build = (PACKAGING / "build.sh").read_text()
+    assert build.startswith("#!/bin/bash -eu")
+    assert "compile_python_fuzzer packaging/oss-fuzz/poolfuzz_fuzzer.py" in build
+    assert '"$OUT/poolfuzz_fuzzer_seed_corpus.zip"' in build and "poolfuzz_fuzzer.options" in build
+    assert os.access(PACKAGING / "build.sh", os.X_OK)
+
+
+def test_project_and_dockerfile() -> None:
+    lines = [line.strip() for line in (PACKAGING / "project.yaml").read_text().splitlines()]
+    assert "language: python" in lines and "- libfuzzer" in lines
+    assert {"- address", "- undefined"} <= set(lines)
+    docker = (PACKAGING / "Dockerfile").read_text().splitlines()
+    assert "FROM gcr.io/oss-fuzz-base/base-builder-python" in docker
+    assert "COPY packaging/oss-fuzz/build.sh $SRC/" in docker
+
+
+def test_options_file_is_read_by_the_runner_format() -> None:
+    options = configparser.ConfigParser()
+    options.read(PACKAGING / "poolfuzz_fuzzer.options")
+    assert dict(options["libfuzzer"]) == {"max_len": "512", "timeout": "60", "rss_limit_mb": "2560", "detect_leaks": "0"}
+
+
+def test_seed_corpus_archive_holds_every_regression_file_reproducibly(tmp_path: Path) -> None:
+    seed_corpus = load_seed_corpus_module()
+    regression = ROOT / "corpora" / "regression"
+    first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+    count = seed_corpus.write_seed_corpus(first, [regression])
+    seed_corpus.write_seed_corpus(second, [regression])
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        names = archive.namelist()
+        assert names == sorted(p.name for p in regression.glob("*.ops")) and len(names) == count
+        assert archive.read(names[0]) == (regression / names[0]).read_bytes()
+    with pytest.raises(ValueError, match="no .ops files"):
+        seed_corpus.write_seed_corpus(tmp_path / "c.zip", [tmp_path])
+
+
+def test_the_fuzzer_script_runs_libfuzzer_through_the_atheris_entry(tmp_path: Path) -> None:
+    pytest.importorskip("atheris")
+    script = PACKAGING / "poolfuzz_fuzzer.py"
+    assert "from harness.engines import atheris_main" in script.read_text()
+    (tmp_path / "corpus").mkdir()
+    done = subprocess.run([sys.executable, str(script), "-runs=20", "-seed=1", str(tmp_path / "corpus")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "POOLFUZZ_FINDINGS": str(tmp_path / "found")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Done 20 runs" in done.stderr
