@@ -16,6 +16,7 @@ from pathlib import Path
 from harness import findings
 from harness.divergence import Divergence
 from harness.errors import InvalidProgram
+from harness.expectations import expectations_of
 from harness.executor import run
 from harness.minimize import minimize
 from harness.model.predict import with_predicted_results, without_any_results
@@ -98,7 +99,7 @@ def record(campaign: Campaign, divergence: Divergence, make_target: Callable[[],
 
     bare = without_any_results(divergence.reproducer)
     small = minimize(bare, same_failure) if same_failure(bare) else divergence.reproducer
-    reproducer = with_predicted_results(small)
+    reproducer = with_predicted_results(small, expectations_of(make_target(), small.pool_spec))
     replayed = run(reproducer, make_target()).divergence or divergence
     path = findings.save(replayed, reproducer, campaign.target, campaign.mutant, campaign.out, signature)
     finding = Finding(signature, path, len(reproducer.statements), seconds, replayed.describe())

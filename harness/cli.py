@@ -1,10 +1,11 @@
 """`poolfuzz`: the command line. The only module that prints.
 
     poolfuzz replay PATH... [--target NAME] [--mutant NAME]   run .ops files; exit 0 pass, 1 diverged, 2 malformed/misuse
-    poolfuzz fuzz [--engine hypothesis] [--budget 60s] [--target NAME] [--mutant NAME]
+    poolfuzz fuzz [--engine hypothesis|atheris] [--budget 60s] [--target NAME] [--mutant NAME]
                                                  generate sequences; exit 0 clean, 1 findings, 2 misuse
     poolfuzz mutants [--budget 60s]              a campaign against every seeded bug: the mutation score
     poolfuzz bench [--json FILE] [--quick]       what the allocator and the harness cost
+    poolfuzz matrix --wasmtime 32.0.0 40.0.0 50.0.1   corpus, campaign and probes per Wasmtime release
     poolfuzz targets                            list the targets
 
 `main(argv)` returns the exit status (tests call it directly); `entrypoint()` is the console script.
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("fuzz", help="generate op sequences until the budget ends")
-    p.add_argument("--engine", choices=["hypothesis"], default="hypothesis")
+    p.add_argument("--engine", choices=["hypothesis", "atheris"], default="hypothesis")
     p.add_argument("--budget", type=_duration, default=60.0, help="time budget, e.g. 90s, 10m, 8h (default 60s)")
     p.add_argument("--profile", choices=["dev", "ci", "nightly"], default="dev", help="Hypothesis settings profile")
     p.add_argument("--database", help="example database: a folder, redis://host:port/db, or none")
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fuzz)
 
     p = sub.add_parser("mutants", help="a fuzz campaign against every seeded bug: the mutation score")
-    p.add_argument("--engine", choices=["hypothesis"], default="hypothesis")
+    p.add_argument("--engine", choices=["hypothesis", "atheris"], default="hypothesis")
     p.add_argument("--budget", type=_duration, default=60.0, help="budget per mutant (default 60s)")
     p.add_argument("--mutants-from", metavar="FILE.py", help="more mutants: a file defining MUTANTS = {name: factory}")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these mutants")
@@ -74,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="fewer and shorter runs: under a minute, noisier figures")
     p.add_argument("--out", type=Path, default=Path("reports/bench"), metavar="DIR", help="where bench.md and bench.png go")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("matrix", help="corpus, campaign and probes on several Wasmtime releases: one table")
+    from harness import matrix
+
+    matrix.add_arguments(p)
+    p.set_defaults(func=matrix.cmd_matrix)
 
     p = sub.add_parser("targets", help="list the targets")
     p.set_defaults(func=cmd_targets)
@@ -151,10 +158,16 @@ def _print_result(result: replay.FileResult, args: argparse.Namespace) -> None:
 def cmd_fuzz(args: argparse.Namespace) -> int:
     from harness.engines import hypothesis_engine
 
+    atheris = args.engine == "atheris"
     try:
         make = _target_factory(args.target)
-        db = hypothesis_engine.database(args.database, args.profile)
-        mutant = _mutant(args)
+        db = None if atheris else hypothesis_engine.database(args.database, args.profile)
+        if atheris:
+            from harness.engines import atheris_engine
+
+            atheris_engine.require_atheris()
+        # The atheris engine activates the mutant in its fuzzing child, never here.
+        mutant = _mutant(args) if not atheris else contextlib.nullcontext()
         mutant.__enter__()
     except (argparse.ArgumentTypeError, ValueError, ImportError) as err:
         print(f"poolfuzz fuzz: error: {err}", file=sys.stderr)
@@ -162,7 +175,11 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     campaign = Campaign(args.engine, args.target, args.mutant, args.budget, out=args.out)
     progress = _Progress(campaign)
     try:
-        hypothesis_engine.fuzz(campaign, make, args.profile, db, args.keep_going, progress.update)
+        if atheris:
+            atheris_engine.fuzz(campaign, args.target, args.mutant, keep_going=args.keep_going,
+                                on_progress=progress.update, mutants_from=args.mutants_from)
+        else:
+            hypothesis_engine.fuzz(campaign, make, args.profile, db, args.keep_going, progress.update)
     except KeyboardInterrupt:
         print("\npoolfuzz fuzz: interrupted; findings so far are saved", file=sys.stderr)
     finally:

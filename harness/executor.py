@@ -20,6 +20,7 @@ from harness import checks, observers
 from harness.checks import Mismatch
 from harness.divergence import Divergence
 from harness.errors import InvalidProgram
+from harness.expectations import expectations_of
 from harness.model import Model
 from harness.ops import (
     WASM_PAGE,
@@ -71,7 +72,7 @@ class Executor:
     def __init__(self, program: Program, target: Target, full_every: int = 16) -> None:
         self.program = program
         self.target = target
-        self.model = Model(program.pool_spec)
+        self.model = Model(program.pool_spec, expectations_of(target, program.pool_spec))
         self.full_every = full_every
         self.image_inodes: dict[str, int] = {}
         self.slots: dict[str, int] = {}  # slot of each instance, as the target reported it

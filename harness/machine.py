@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hypothesis import strategies as st
-from hypothesis import target
+from hypothesis import reject, target
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, multiple, rule
 
 from harness.divergence import Divergence
@@ -24,6 +24,7 @@ from harness.executor import Executor
 from harness.generate import OpBuilder, pool_spec
 from harness.ops import Error, Op, Program, with_result
 from harness.targets import Target
+from harness.targets.base import Unsupported
 
 FOUND: dict[str, Divergence] = {}
 """Signature -> the latest (so, after shrinking, the smallest) program showing it."""
@@ -115,10 +116,14 @@ class PoolMachine(RuleBasedStateMachine):
 
     @initialize(data=st.data())
     def open_pool(self, data: st.DataObject) -> None:
-        STATS["sequences"] += 1
         pool = pool_spec(_DrawChoices(data))
         self.executor = Executor(Program(pool=pool), type(self).make_target())
-        self.executor.open()
+        try:
+            self.executor.open()
+        except Unsupported:
+            self.executor = None
+            reject()  # a pool this target cannot run: draw another
+        STATS["sequences"] += 1
 
     @rule(target=modules, data=st.data())
     def declare_module(self, data: st.DataObject) -> object:

@@ -37,6 +37,38 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import observers, wasm
+from harness.errors import InvalidProgram
+from harness.divergence import Divergence
+from harness.executor import Executor, Outcome
+from harness.expectations import SEMANTICS, Expectations, expectations_of
+from harness.findings import write_atomically
+from harness.model import Model
+from harness.model.predict import with_predicted_results, without_any_results
+from harness.ops import (
+    Data,
+    Error,
+    Expect,
+    Faults,
+    Instantiate,
+    KiB,
+    MiB,
+    ModuleDecl,
+    Number,
+    Op,
+    PoolSpec,
+    Program,
+    Slot,
+    Touch,
+    without_results,
+)
+from harness.replay import expand
+from harness.targets import Target, make_target
+from harness.targets.base import TargetError, Unsupported
+from harness.targets.wasmtime_target import wasmtime_expectations
+from harness.text import parse, parse_file
+from harness.wasmtime_pool import open_pool
+
 ROOT = Path(__file__).resolve().parents[1]
 """The project's root: children run from here, with it on `PYTHONPATH`."""
 
@@ -220,28 +252,21 @@ class Verdict:
     detail: str = ""
 
 
-def run_expecting(program, target, expectations):
+def run_expecting(program: Program, target: Target, expectations: Expectations) -> Outcome:
     """`harness.executor.run`, its model told `expectations` (what the executor does itself
     once it passes a target's expectations to its model)."""
-    from harness.executor import Executor
-    from harness.model import Model
-
     executor = Executor(program, target)
     executor.model = Model(program.pool_spec, expectations)
     return executor.run()
 
 
-def classify(path: Path, make_target: Callable[[], object]) -> Verdict:
+def classify(path: Path, make_target: Callable[[], Target]) -> Verdict:
     """Replays `path` on a fresh target beside the model told the target's expectations.
 
     `documented` requires all of: the only divergence is against the file's own `=>`/`expect`;
     the model with the target's expectations predicted what the target did there; at least one
     declared difference, reset to docs/semantics.md alone, predicts the file's value; and the
     program with every result predicted under the expectations passes on a fresh target."""
-    from harness.errors import InvalidProgram
-    from harness.expectations import expectations_of
-    from harness.text import parse_file
-
     try:
         program = parse_file(path)
         target = make_target()
@@ -256,9 +281,8 @@ def classify(path: Path, make_target: Callable[[], object]) -> Verdict:
     return _classify_divergence(path, program, outcome.divergence, expectations, make_target)
 
 
-def _classify_divergence(path, program, divergence, expectations, make_target) -> Verdict:
-    from harness.model.predict import with_predicted_results, without_any_results
-
+def _classify_divergence(path: Path, program: Program, divergence: Divergence, expectations: Expectations,
+                         make_target: Callable[[], Target]) -> Verdict:
     detail = " / ".join(divergence.describe().splitlines()[:2])
     if divergence.source != "file":
         return Verdict(str(path), FAILED, detail=detail)
@@ -274,12 +298,9 @@ def _classify_divergence(path, program, divergence, expectations, make_target) -
     return Verdict(str(path), DOCUMENTED, flags, detail)
 
 
-def predicted_at(program, index: int, expectations) -> object:
+def predicted_at(program: Program, index: int, expectations: Expectations) -> object:
     """What the model with `expectations` says statement `index` of `program` produces (or an
     `expect` reads); a `RuntimeError` text if the model cannot get there."""
-    from harness.model import Model
-    from harness.ops import Expect, without_results
-
     model = Model(program.pool_spec, expectations)
     try:
         for op in program.statements[:index]:
@@ -291,11 +312,9 @@ def predicted_at(program, index: int, expectations) -> object:
         return RuntimeError(f"model cannot reach statement {index + 1}: {err!r}")
 
 
-def responsible_flags(program, index: int, file_value: object, expectations) -> tuple[str, ...]:
+def responsible_flags(program: Program, index: int, file_value: object, expectations: Expectations) -> tuple[str, ...]:
     """The declared differences which, each reset to docs/semantics.md alone, make the model
     predict the file's value at statement `index`."""
-    from harness.expectations import SEMANTICS
-
     found = []
     for name in expectations.differences():
         alone = dataclasses.replace(expectations, **{name: getattr(SEMANTICS, name)})
@@ -306,9 +325,6 @@ def responsible_flags(program, index: int, file_value: object, expectations) -> 
 
 def classify_corpus(paths: Sequence[Path], target: str = "wasmtime") -> list[Verdict]:
     """`classify` for every `.ops` file under `paths`, on fresh `target`s."""
-    from harness.replay import expand
-    from harness.targets import make_target
-
     return [classify(path, lambda: make_target(target)) for path in expand(paths)]
 
 
@@ -331,17 +347,36 @@ class Probe:
 
 
 def _show(value: object) -> str:
-    from harness.ops import Data, Error, Faults, Number, Slot
-
     if isinstance(value, Slot):
         return f"slot {value.index}"
     if isinstance(value, Faults):
-        return f"{value.count} faults"
+        return _plural(value.count, "fault")
     if isinstance(value, Error):
         return f"error {value.kind}"
     if isinstance(value, (Number, Data)):
         return str(value.value)
     return str(value)
+
+
+def _shrinking_reuse(style: str) -> str:
+    """A slot grown to 6 pages, freed, and reused by a 1-page module (guard 0)."""
+    return f"""
+pool memories=1 max-memory=1MiB guard=0 style={style} warm-slots=0
+module big min=4 max=16
+module small min=1 max=16
+instantiate i big
+grow i 2
+deallocate i
+instantiate i small
+expect accessible i == 0"""
+
+
+def _pages(values: list[object]) -> str:
+    return _plural(values[-1] // 65536, "page")  # type: ignore[operator]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 PROBES = (
@@ -367,15 +402,7 @@ deallocate i
 drop a
 expect image-mappings a == 0
 expect memfds == 0""", lambda values: f"{values[-2]}, {values[-1]}"),
-    Probe("static, guard 0: accessible pages after a shrinking reuse", """
-pool memories=1 max-memory=1MiB guard=0 warm-slots=0
-module big min=4 max=16
-module small min=1 max=16
-instantiate i big
-grow i 2
-deallocate i
-instantiate i small
-expect accessible i == 0""", lambda values: f"{values[-1] // 65536} pages"),
+    Probe("static, guard 0: accessible pages after a shrinking reuse", _shrinking_reuse("static"), _pages),
     Probe("segment of zero bytes only: memfds", """
 pool memories=1 max-memory=1MiB guard=64KiB
 module z min=1 data=100:hex:00
@@ -397,7 +424,7 @@ pool memories=1 max-memory=1MiB guard=64KiB
 shared s min=1 max=64
 shared-grow s 63
 shared-grow s 15
-shared-size s""", lambda values: f"{_show(values[-1])} pages"),
+shared-size s""", lambda values: _plural(values[-1].value, "page")),  # type: ignore[attr-defined]
     Probe("128 slots, warm-slots 2, modules a, b, c in turn: slots", """
 pool memories=128 max-memory=64KiB guard=4KiB warm-slots=2
 module a min=1
@@ -408,48 +435,35 @@ deallocate i
 instantiate j b
 deallocate j
 instantiate k c""", lambda values: ", ".join(_show(v).removeprefix("slot ") for v in values[3::2])),
-    Probe("style=dynamic, guard 0: accessible pages after a shrinking reuse", """
-pool memories=1 max-memory=1MiB guard=0 style=dynamic warm-slots=0
-module big min=4 max=16
-module small min=1 max=16
-instantiate i big
-grow i 2
-deallocate i
-instantiate i small
-expect accessible i == 0""", lambda values: f"{values[-1] // 65536} pages"),
+    Probe("style=dynamic, guard 0: accessible pages after a shrinking reuse", _shrinking_reuse("dynamic"), _pages),
 )
 """The behaviours every version is measured on. Each differed somewhere, or pins a rule the
 model depends on."""
 
 
-def probe_program(probe: Probe):
+def probe_program(probe: Probe) -> Program:
     """The `Program` of `probe`."""
-    from harness.text import parse
-
     return parse("version 1\n" + probe.program.strip() + "\n", f"<probe {probe.name}>")
 
 
 def run_probe(probe: Probe) -> str:
     """The cell of `probe`: its report, `unsupported: ...` or `target error: ...`."""
-    from harness.targets.base import TargetError, Unsupported
-
     try:
         return probe.report(drive(probe_program(probe)))
     except Unsupported as err:
         return "unsupported: " + _short(err.reason)
     except TargetError as err:
+        panic = re.search(r"panicked at (?:\S*/)?([^/\s]+?):(\d+):\d+", str(err))
+        if panic:
+            return f"process aborts (Rust panic at {panic[1]}:{panic[2]})"
         return "target error: " + _short(str(err))
 
 
-def predict_probe(probe: Probe, expectations=None) -> str:
+def predict_probe(probe: Probe, expectations: Expectations = SEMANTICS) -> str:
     """The cell the model predicts for `probe`, told `expectations` (default: none, i.e.
     docs/semantics.md)."""
-    from harness.expectations import SEMANTICS
-    from harness.model import Model
-    from harness.ops import Expect
-
     program = probe_program(probe)
-    model = Model(program.pool_spec, expectations or SEMANTICS)
+    model = Model(program.pool_spec, expectations)
     values = [model.observe(op) if isinstance(op, Expect) else model.apply(op) for op in program.statements]
     return probe.report(values)
 
@@ -459,12 +473,9 @@ def _short(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def drive(program) -> list[object]:
+def drive(program: Program) -> list[object]:
     """The observed value of each statement of `program`, run on a fresh wasmtime target (no
     model, no checks): op results, `touch` faults, `expect` observations."""
-    from harness import observers
-    from harness.targets import make_target
-
     target = make_target("wasmtime")
     baseline = observers.memfd_count()
     target.open(program.pool_spec)
@@ -475,10 +486,7 @@ def drive(program) -> list[object]:
         target.close()
 
 
-def _observe(target, op, baseline: int, inodes: dict[str, int]) -> object:
-    from harness import observers
-    from harness.ops import Expect, Faults, Instantiate, Slot, Touch
-
+def _observe(target: Target, op: Op, baseline: int, inodes: dict[str, int]) -> object:
     if isinstance(op, Touch):
         return Faults(observers.touch(target.memory(op.instance).base + op.offset, op.length))
     if isinstance(op, Expect):
@@ -492,9 +500,7 @@ def _observe(target, op, baseline: int, inodes: dict[str, int]) -> object:
     return result
 
 
-def _expect(target, op, baseline: int, inodes: dict[str, int]) -> int:
-    from harness import observers
-
+def _expect(target: Target, op: Expect, baseline: int, inodes: dict[str, int]) -> int:
     if op.observable == "memfds":
         return observers.memfd_count() - baseline
     if op.observable == "image-mappings":
@@ -517,10 +523,6 @@ MESSAGES = {
 def error_text(case: str, word: str) -> str:
     """The line of Wasmtime's own error message, for `case`, that contains `word`."""
     import wasmtime
-
-    from harness import wasm
-    from harness.ops import KiB, ModuleDecl, PoolSpec
-    from harness.wasmtime_pool import open_pool
 
     pool = open_pool(PoolSpec(memories=1, max_memory=128 * KiB, guard=64 * KiB))
     modules, stores = [], []
@@ -547,9 +549,6 @@ PREDICTED = "probes the model predicts, told the declared differences"
 def measure_probes() -> dict[str, str]:
     """Every probe and error text, measured in this process (a child of the matrix), and how
     many of the probes the model predicts when told the installed version's expectations."""
-    from harness.expectations import expectations_of
-    from harness.targets import make_target
-
     cells = {probe.name: run_probe(probe) for probe in PROBES}
     runnable = [p for p in PROBES if not cells[p.name].startswith("unsupported")]
     missed = [p.name for p in runnable
@@ -560,19 +559,14 @@ def measure_probes() -> dict[str, str]:
     return cells
 
 
-def declared(version: str | None = None) -> dict[str, str]:
-    """The differences the wasmtime target declares for two pools (guard 0 and a 64 KiB
-    guard, 4 slots of 1 MiB): the model's view, to read beside the measured probes."""
-    from harness.ops import KiB, MiB, PoolSpec
-    from harness.targets.wasmtime_target import wasmtime_expectations
+DECLARED = "declared differences (4 slots of 1 MiB, guard 0)"
 
-    out = {}
-    for guard in (0, 64 * KiB):
-        flags = wasmtime_expectations(PoolSpec(memories=4, max_memory=1 * MiB, guard=guard), version).differences()
-        out[f"declared differences, guard {guard // KiB} KiB"] = ", ".join(
-            name if value is True else f"{name}={value}" for name, value in flags.items()
-        )
-    return out
+
+def declared(version: str | None = None) -> str:
+    """The differences the wasmtime target declares for `version` on a small guard-0 pool (the
+    pool where the most fields apply): the model's view, to read beside the measured probes."""
+    flags = wasmtime_expectations(PoolSpec(memories=4, max_memory=1 * MiB, guard=0), version).differences()
+    return ", ".join(name if value is True else f"{name}={value}" for name, value in flags.items())
 
 
 # --- one version, then all of them -----------------------------------------------------------
@@ -636,17 +630,14 @@ def _campaign_rows(python: Path, version: str, budget: float, out: Path, table: 
 def run_matrix(versions: list[str], budget: float, out: Path, on_line: Callable[[str], None]) -> Table:
     """Measures every version (see the module docstring) and writes `out/matrix.json` and
     `out/matrix.md`. Never raises for a version that fails: its cells say why."""
-    from harness.findings import write_atomically
-
     out.mkdir(parents=True, exist_ok=True)
     table = Table(list(versions))
     for version in versions:
         measure_version(version, budget, out, table, on_line)
     for version in versions:
-        for row, value in declared(version).items():
-            table.set(row, version, value)
+        table.set(DECLARED, version, declared(version))
     table.reference.update({probe.name: predict_probe(probe) for probe in PROBES})
-    table.reference.update({row: "none" for row in table.rows if row.startswith("declared differences")})
+    table.reference[DECLARED] = "none"
     write_atomically(out / "matrix.json", json.dumps(table.to_json(), indent=2) + "\n")
     write_atomically(out / "matrix.md", table.to_markdown())
     return table
@@ -655,11 +646,19 @@ def run_matrix(versions: list[str], budget: float, out: Path, on_line: Callable[
 # --- command lines ---------------------------------------------------------------------------
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `poolfuzz matrix`, on `parser` (the CLI's subcommand, or `build_parser`)."""
+    parser.add_argument("--wasmtime", nargs="+", required=True, metavar="VERSION",
+                        help="releases of the wasmtime package, e.g. 32.0.0 40.0.0 50.0.1")
+    parser.add_argument("--budget", type=_duration, default=60.0,
+                        help="campaign budget per release, e.g. 60s (default 60s)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"where matrix.json, matrix.md and findings go (default {DEFAULT_OUT})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="poolfuzz matrix", description="Corpus, campaign and probes per Wasmtime release.")
-    parser.add_argument("--wasmtime", nargs="+", required=True, metavar="VERSION", help="releases of the wasmtime package, e.g. 32.0.0 50.0.1")
-    parser.add_argument("--budget", type=_duration, default=60.0, help="campaign budget per version, e.g. 60s (default 60s)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where matrix.json, matrix.md and findings go")
+    add_arguments(parser)
     return parser
 
 
@@ -671,13 +670,19 @@ def _duration(text: str) -> float:
 
 
 def main_matrix(argv: Sequence[str] | None = None) -> int:
-    """`poolfuzz matrix --wasmtime V... [--budget 60s] [--out DIR]`: prints progress and the
-    table. Exit status 0 if every corpus file passed, was skipped or differs as documented and
-    no campaign found anything; 1 otherwise; 2 for misuse."""
+    """`poolfuzz matrix --wasmtime V... [--budget 60s] [--out DIR]` as a function; see
+    `cmd_matrix`. Misuse is exit status 2, with argparse's message."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    return cmd_matrix(args)
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    """Runs the matrix, printing progress on stderr and the table on stdout. Exit status 0 if
+    every corpus file passed, was skipped or differs as documented, every probe and campaign
+    ran, and no campaign found anything; 1 otherwise."""
     table = run_matrix(args.wasmtime, args.budget, args.out, lambda line: print(line, file=sys.stderr, flush=True))
     print(table.render())
     print(f"written: {args.out / 'matrix.md'}, {args.out / 'matrix.json'}")
@@ -713,6 +718,6 @@ if __name__ == "__main__":
 
 
 __all__ = [
-    "MESSAGES", "PROBES", "Probe", "Table", "Verdict", "classify", "classify_corpus", "main_matrix",
-    "prepare_env", "responsible_flags", "run_matrix",
+    "MESSAGES", "PROBES", "Probe", "Table", "Verdict", "add_arguments", "classify", "classify_corpus",
+    "cmd_matrix", "main_matrix", "prepare_env", "responsible_flags", "run_matrix",
 ]

@@ -127,28 +127,23 @@ def run_decoded(data: bytes, target: Target, max_ops: int = MAX_OPS) -> Outcome:
     choices = ByteChoices(data)
     pool = pool_spec(choices)
     executor = Executor(Program(pool=pool), target)
-    outcome = Outcome(executor.program)
     try:
         executor.open()
     except Unsupported as err:
-        outcome.skipped = err.reason
-        return outcome
+        return Outcome(executor.program, skipped=err.reason)
     statements: list[Op] = []
     try:
         mismatch = _step_decoded(executor, choices, statements, max_ops)
     except BaseException:
         executor.close()
         raise
-    executor.program = outcome.program = Program(tuple(statements), pool=pool)
+    executor.program = Program(tuple(statements), pool=pool)
     if mismatch is None:
         mismatch = executor.finish()
     else:
         executor.close()
-    if mismatch is not None:
-        outcome.divergence = executor.diverge(len(statements) - 1, mismatch)
-    outcome.ops = len(statements)
-    outcome.seconds = time.perf_counter() - started
-    return outcome
+    divergence = executor.diverge(len(statements) - 1, mismatch) if mismatch is not None else None
+    return Outcome(executor.program, divergence, ops=len(statements), seconds=time.perf_counter() - started)
 
 
 def _step_decoded(executor: Executor, choices: ByteChoices, statements: list[Op], max_ops: int) -> Mismatch | None:

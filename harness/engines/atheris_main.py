@@ -75,7 +75,7 @@ def configure(target: str = "reference", out: Path = Path("corpora/found"), stat
     return _session
 
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 (the name libFuzzer and OSS-Fuzz use)
+def TestOneInput(data: bytes) -> None:  # the name libFuzzer and OSS-Fuzz use
     """Run the program `data` decodes to; save a new divergence; stop at the deadline."""
     session = _session or configure()
     if _deadline is not None and time.monotonic() >= _deadline:
@@ -135,7 +135,7 @@ def _import_instrumented(atheris: Any, target: str) -> None:
     it the executor, model, checks and generator), the mutants (and through them the allocator),
     and the target's module."""
     with atheris.instrument_imports(include=INSTRUMENTED, exclude=NOT_INSTRUMENTED):
-        import harness.engines.atheris_engine  # noqa: F401
+        import harness.engines.atheris_engine
         import harness.mutants  # noqa: F401
         from harness.targets import make_target
 

@@ -8,9 +8,11 @@ Modules, from the top down:
 | module          | what it does                                                              |
 |-----------------|---------------------------------------------------------------------------|
 | `command`       | the command line (`add_arguments`, `run`)                                 |
-| `runner`        | the supervisor: corpus replay, workers, triage, books, report             |
+| `runner`        | the supervisor: corpus replay, workers, triage, report                    |
+| `workforce`     | the worker slots: start, watch (hangs, memory), replace                   |
+| `books`         | the supervisor's accounting: clock, counters, state writes, samples       |
 | `worker`        | one engine on one target in its own process (`SharedCampaign`)            |
-| `engines`       | the engines a worker can run, behind one calling convention               |
+| `engines`       | the engines a worker can run (hypothesis, atheris, soak), one convention  |
 | `flight`        | the flight recorder: each op on disk before it runs                       |
 | `deaths`        | what a worker's end means: nothing, a finding, or a harness error         |
 | `triage`        | minimization in isolated children, saving of reproducers                  |

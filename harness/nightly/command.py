@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.nightly.engines import ENGINES
-from harness.nightly.runner import nightly
 
 DEFAULT_BUDGET = 8 * 3600.0
 
@@ -44,10 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser, duration: Callable[[str], flo
     parser.add_argument("--database", help="Hypothesis example database: a folder, redis://host:port/db, or none")
     parser.add_argument("--corpus", type=Path, default=Path("corpora"), help="the corpus replayed first (default corpora/)")
     parser.add_argument("--hang-timeout", type=duration, default=30.0, help="an op running this long is a hang (default 30s)")
-    parser.add_argument("--rss-limit-mb", type=int, default=2048, help="a worker resident past this is out of memory (default 2048; 0: none)")
+    parser.add_argument("--rss-limit-mb", type=int, default=2048,
+                        help="a worker resident past this is out of memory (default 2048; 0: no limit)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.nightly.runner import nightly  # the supervisor's modules, only when it runs
+
     try:
         result = nightly(
             args.budget, args.workers, args.targets or ["reference"], args.out, args.resume,

@@ -8,7 +8,8 @@
 | killed by a signal (SIGSEGV, SIGABRT, ...)     | a crash finding, `crash/<SIGNAL>/<op kind>`       |
 | killed by the supervisor for a hang / memory   | `crash/timeout/<op kind>`, `crash/oom/<op kind>`  |
 | status `EXIT_EXCEPTION`, raised by an op       | `crash/exception-<Type>/<op kind>`                |
-| anything else (raised outside any op, raised a poolfuzz error, died before its first sequence, another status) | an error of the harness |
+| raised outside any op, or a poolfuzz error     | an error of the harness                           |
+| died before its first sequence; other statuses | an error of the harness                           |
 
 A finding's reproducer is the flight record: the sequence that was running, its last op the
 one that was running when the worker died.
@@ -60,12 +61,14 @@ def examine(files: WorkerFiles, returncode: int, killed_for: str | None, target:
 def _exception(files: WorkerFiles, target: str, seconds: float, source: str) -> Death:
     ended, raised = _read_json(files.exit), _read_json(files.raised)
     if ended is None:
-        return Death(error=f"{source} ({target}) exited on an exception it did not record; its last output:\n{tail(files.log, 20)}")
+        log = tail(files.log, 20)
+        return Death(error=f"{source} ({target}) exited on an exception it did not record; its last output:\n{log}")
     what = f"{ended['type']}: {ended['message']}"
     if ended["type"] in HARNESS_EXCEPTIONS or raised is None or raised.get("type") != ended["type"]:
         return Death(error=f"{source} ({target}) stopped on {what}\n{ended.get('traceback', '')}")
     detail = f"{what}\n{ended.get('traceback', '')}"
-    return Death(claim=crash_claim(target, f"exception-{ended['type']}", raised["program"], raised["op"], seconds, source, detail))
+    cause = f"exception-{ended['type']}"
+    return Death(claim=crash_claim(target, cause, raised["program"], raised["op"], seconds, source, detail))
 
 
 def crash_claim(target: str, cause: str, program: str, last_op: str, seconds: float, source: str, detail: str) -> Claim:

@@ -187,7 +187,8 @@ def _child(program: Program, target: str, pipe: int, shared: mmap.mmap, parent: 
         die_with_parent(parent)
         verdict = _apply(program, target, lambda i: _INDEX.pack_into(shared, 0, i))
     except BaseException as error:  # anything the target raised past the executor
-        verdict = Verdict(CRASHED, _INDEX.unpack_from(shared, 0)[0], f"exception-{type(error).__name__}", detail=str(error)[:2000])
+        index = _INDEX.unpack_from(shared, 0)[0]
+        verdict = Verdict(CRASHED, index, f"exception-{type(error).__name__}", detail=str(error)[:2000])
     try:
         data = pickle.dumps(verdict)
     except Exception as error:  # a divergence holding something unpicklable

@@ -16,6 +16,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[2]
 PR_SET_PDEATHSIG = 1
 EXIT_EXCEPTION = 70
@@ -56,25 +58,49 @@ def spawn_module(module: str, args: Sequence[str], log: Path) -> subprocess.Pope
 
 
 def stop(process: subprocess.Popen, grace: float = 2.0) -> int:
-    """End a process we started: SIGTERM, then SIGKILL after `grace` seconds; its return code."""
+    """End a process we started: SIGTERM, then SIGKILL (with its descendants) after `grace`
+    seconds; its return code."""
     if process.poll() is None:
         process.terminate()
         try:
             process.wait(grace)
         except subprocess.TimeoutExpired:
-            process.kill()
+            return kill(process)
     return process.wait()
 
 
 def kill(process: subprocess.Popen, dump: bool = False) -> int:
-    """SIGKILL a process we started (after SIGUSR1, which makes a worker print its stack, if
-    `dump`); its return code."""
+    """SIGKILL a process we started and every process it started (after SIGUSR1, which makes a
+    worker print its stack, if `dump`); its return code."""
     if process.poll() is None and dump:
         process.send_signal(signal.SIGUSR1)
         time.sleep(0.2)
+    descendants = _descendants(process.pid)
     if process.poll() is None:
         process.kill()
-    return process.wait()
+    code = process.wait()
+    for child in descendants:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    return code
+
+
+def kill_descendants() -> None:
+    """SIGKILL every process this process started (and theirs)."""
+    for child in _descendants(os.getpid()):
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
 
 
 def tail(path: Path, lines: int = 30, limit: int = 64 * 1024) -> str:

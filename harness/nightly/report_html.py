@@ -23,14 +23,17 @@ EXIT_MEANING = {0: "clean", 1: "findings", 2: "harness error"}
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #111827; margin: 0; background: #f9fafb; }
 main { max-width: 980px; margin: 0 auto; padding: 24px; }
-h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 1px solid #e5e7eb; padding-bottom: 4px; }
+h1 { font-size: 22px; margin: 0 0 4px; }
+h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 1px solid #e5e7eb; padding-bottom: 4px; }
 .sub { color: #6b7280; margin: 0 0 16px; }
-.badge { display: inline-block; padding: 2px 10px; border-radius: 999px; font-size: 13px; font-weight: 600; vertical-align: middle; }
-.status-0 { background: #d1fae5; color: #065f46; } .status-1 { background: #fee2e2; color: #991b1b; } .status-2 { background: #fef3c7; color: #92400e; }
+.badge { display: inline-block; padding: 2px 10px; border-radius: 999px; font-size: 13px; font-weight: 600; }
+.status-0 { background: #d1fae5; color: #065f46; } .status-1 { background: #fee2e2; color: #991b1b; }
+.status-2 { background: #fef3c7; color: #92400e; }
 .facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 8px; }
 .fact { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: 8px 12px; }
 .fact b { display: block; font-size: 18px; } .fact span { color: #6b7280; font-size: 12px; }
-table { border-collapse: collapse; width: 100%; background: #fff; } th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
+table { border-collapse: collapse; width: 100%; background: #fff; }
+th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
 th { font-size: 12px; color: #6b7280; font-weight: 600; } td code { font-size: 12px; }
 details { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: 6px 12px; margin: 6px 0; }
 summary { cursor: pointer; font-weight: 600; } pre { background: #f3f4f6; padding: 8px; overflow-x: auto; font-size: 12px; }
@@ -170,8 +173,9 @@ def _corpus(report: dict) -> str:
             f'{"" if corpus["complete"] else " — not complete (the run stopped first)"}</p>')
     if not corpus["problems"]:
         return head
-    rows = "".join(f'<tr><td><code>{escape(p["path"])}</code></td><td>{escape(p["target"])}</td><td>{escape(p["status"])}</td>'
-                   f'<td>{escape(p["signature"] or "")}</td><td>{escape(p["detail"][:300])}</td></tr>' for p in corpus["problems"])
+    rows = "".join(f'<tr><td><code>{escape(p["path"])}</code></td><td>{escape(p["target"])}</td>'
+                   f'<td>{escape(p["status"])}</td><td>{escape(p["signature"] or "")}</td>'
+                   f'<td>{escape(p["detail"][:300])}</td></tr>' for p in corpus["problems"])
     return head + f"<table><tr><th>file</th><th>target</th><th>status</th><th>signature</th><th>detail</th></tr>{rows}</table>"
 
 
@@ -179,7 +183,8 @@ def _deaths(report: dict) -> str:
     if not report["deaths"]:
         return '<p class="muted">No worker died.</p>'
     rows = "".join(f'<tr><td>{d["seconds"]:.1f} s</td><td>worker {d["slot"]}</td><td>{escape(d["target"])}</td>'
-                   f'<td>{escape(d["cause"] or "")}</td><td><code>{escape(d["signature"])}</code></td></tr>' for d in report["deaths"])
+                   f'<td>{escape(d["cause"] or "")}</td><td><code>{escape(d["signature"])}</code></td></tr>'
+                   for d in report["deaths"])
     return f"<table><tr><th>at</th><th>slot</th><th>target</th><th>cause</th><th>finding</th></tr>{rows}</table>"
 
 

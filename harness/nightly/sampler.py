@@ -1,7 +1,8 @@
 """Resource use of the run's processes (psutil): resident memory, open fds, memory mappings, CPU.
 
-A mapping count is the number of lines of `/proc/PID/maps` (cheap, unlike psutil's
-`memory_maps`). A process that has ended is simply absent from a sample.
+A process's use includes the processes it started (an engine may run its inputs in children of
+its own); CPU is the process's own. A mapping count is the number of lines of `/proc/PID/maps`
+(cheap, unlike psutil's `memory_maps`). A process that has ended is absent from a sample.
 """
 
 from __future__ import annotations
@@ -35,11 +36,21 @@ class Sampler:
             if process is None:
                 process = self.processes[pid] = psutil.Process(pid)
                 process.cpu_percent(None)  # the first call only starts the measure
-            with process.oneshot():
-                return Usage(process.memory_info().rss, process.num_fds(), mappings(pid), process.cpu_percent(None))
+            cpu = process.cpu_percent(None)
+            tree = [process, *process.children(recursive=True)]
         except (psutil.Error, OSError):
             self.processes.pop(pid, None)
             return None
+        usage = Usage(0, 0, 0, cpu)
+        for member in tree:
+            try:
+                with member.oneshot():
+                    usage.rss += member.memory_info().rss
+                    usage.fds += member.num_fds()
+                usage.maps += mappings(member.pid)
+            except (psutil.Error, OSError):  # a child that ended meanwhile
+                continue
+        return usage
 
     def rss(self, pid: int) -> int:
         """Resident bytes of `pid` (0 if it is gone): the cheap check of the memory limit."""

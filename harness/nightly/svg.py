@@ -59,8 +59,8 @@ def time_ticks(low: float, high: float, count: int = 6) -> list[float]:
     return [first + i * step for i in range(int(math.ceil((high - first) / step)) + 1)]
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """About `count` round values covering [low, high]."""
+def nice_ticks(low: float, high: float, count: int = 5, whole: bool = False) -> list[float]:
+    """About `count` round values covering [low, high] (whole numbers only, if `whole`)."""
     if high <= low:
         high = low + 1
     raw = (high - low) / max(count, 1)
@@ -69,6 +69,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
         if raw <= step * factor:
             step *= factor
             break
+    if whole:
+        step = max(1.0, math.ceil(step))
     first = math.floor(low / step) * step
     ticks = []
     value = first
@@ -85,8 +87,8 @@ def _frame(title: str, body: str, width: int, height: int) -> str:
 
 
 def empty(title: str, message: str = "no data", width: int = WIDTH, height: int = 120) -> str:
-    return _frame(title, f'<text x="{width / 2}" y="{height / 2 + 10}" text-anchor="middle" class="empty">{escape(message)}</text>',
-                  width, height)
+    text = f'<text x="{width / 2}" y="{height / 2 + 10}" text-anchor="middle" class="empty">{escape(message)}</text>'
+    return _frame(title, text, width, height)
 
 
 def line_chart(
@@ -150,7 +152,7 @@ def bar_chart(
     totals = [sum(values[i] for values in stacks.values()) for i in range(len(categories))]
     if not categories or not any(totals):
         return empty(title, "nothing to show", width=width)
-    y_ticks = nice_ticks(0, max(totals))
+    y_ticks = nice_ticks(0, max(totals), whole=True)
     top = y_ticks[-1] or 1
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     band = plot_w / len(categories)
@@ -171,7 +173,8 @@ def bar_chart(
                              f'height="{py(base) - py(base + value):.1f}" fill="{color_of[name]}">'
                              f'<title>{escape(category)}: {value:g} {escape(name)}</title></rect>')
                 base += value
-        parts.append(f'<text x="{x + band * 0.3:.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" class="tick">{escape(category)}</text>')
+        parts.append(f'<text x="{x + band * 0.3:.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" class="tick">'
+                     f'{escape(category)}</text>')
     parts.append(_legend([(name, color_of[name]) for name in names], width))
     return _frame(title, "".join(parts), width, height)
 
@@ -185,11 +188,13 @@ def _axes(x_ticks: list[float], y_ticks: list[float], px: Callable[[float], floa
         parts.append(f'<line x1="{LEFT}" y1="{py(y):.1f}" x2="{plot_right}" y2="{py(y):.1f}" class="grid"/>'
                      f'<text x="{LEFT - 6}" y="{py(y) + 4:.1f}" text-anchor="end" class="tick">{escape(y_format(y))}</text>')
     for x in x_ticks:
-        parts.append(f'<text x="{px(x):.1f}" y="{plot_bottom + 16}" text-anchor="middle" class="tick">{escape(x_format(x))}</text>')
+        parts.append(f'<text x="{px(x):.1f}" y="{plot_bottom + 16}" text-anchor="middle" class="tick">'
+                     f'{escape(x_format(x))}</text>')
     parts.append(f'<line x1="{LEFT}" y1="{plot_bottom}" x2="{plot_right}" y2="{plot_bottom}" class="axis"/>'
                  f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{plot_bottom}" class="axis"/>')
     if x_label:
-        parts.append(f'<text x="{(LEFT + plot_right) / 2}" y="{height - 6}" text-anchor="middle" class="label">{escape(x_label)}</text>')
+        parts.append(f'<text x="{(LEFT + plot_right) / 2}" y="{height - 6}" text-anchor="middle" class="label">'
+                     f'{escape(x_label)}</text>')
     parts.append(f'<text x="14" y="{(TOP + plot_bottom) / 2}" text-anchor="middle" class="label" '
                  f'transform="rotate(-90 14 {(TOP + plot_bottom) / 2})">{escape(y_label)}</text>')
     return "".join(parts)

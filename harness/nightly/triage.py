@@ -161,39 +161,39 @@ def _save(claim: Claim, run: RunDir, small: Program, verdict: Verdict, complete:
     folder = run.found / claim.target
     if claim.kind == "divergence" and verdict.divergence is not None:
         path = findings.save(verdict.divergence, small, claim.target, None, folder, claim.signature)
-        description = verdict.divergence.describe()
+        claim.description = verdict.divergence.describe()
     else:
-        path, description = save_crash(claim, small, verdict.index, folder)
-    claim.status, claim.path, claim.ops, claim.minimized = SAVED, str(path.relative_to(run.root)), len(small.statements), complete
-    claim.description = description
-    claim.last_op = format_op(small.statements[min(verdict.index, len(small.statements) - 1)]) if small.statements else claim.last_op
+        path, claim.description = save_crash(claim, small, verdict.index, folder)
+    claim.status, claim.path, claim.minimized = SAVED, str(path.relative_to(run.root)), complete
+    claim.ops = len(small.statements)
+    if small.statements:
+        claim.last_op = format_op(small.statements[min(verdict.index, len(small.statements) - 1)])
     Board(run.claims).update(claim)
     return claim
 
 
 def save_crash(claim: Claim, program: Program, index: int, folder: Path) -> tuple[Path, str]:
     """Write a crash, hang or out-of-memory reproducer with its header; (path, description)."""
-    folder.mkdir(parents=True, exist_ok=True)
     body = format_program(program)
-    path = folder / f"{findings.slug(claim.signature)}-{hashlib.sha256(body.encode()).hexdigest()[:8]}.ops"
+    path = _path_for(folder, claim.signature, body)
     statements = program.statements
-    where = f"statement {min(index, len(statements) - 1) + 1}: {format_op(statements[min(index, len(statements) - 1)])}" \
-        if statements else "no statement"
+    where = "no statement"
+    if statements:
+        last = min(index, len(statements) - 1)
+        where = f"statement {last + 1}: {format_op(statements[last])}"
     description = f"the target {describe_cause(claim.cause)} while running {where}"
-    header = [f"finding: {claim.signature} (target {claim.target})", description]
-    header.append(f"replay: {findings.replay_command(path, claim.target, None)} (the replaying process ends the same way)")
+    replay = findings.replay_command(path, claim.target, None)
+    header = [f"finding: {claim.signature} (target {claim.target})", description,
+              f"replay: {replay} (the replaying process ends the same way)"]
     findings.write_atomically(path, _with_header(body, header))
     return path, description
 
 
 def save_as_seen(claim: Claim, run: RunDir, note: str) -> Claim:
     """Save the raw reproducer of `claim`, unminimized, with a header saying why (`note`)."""
-    folder = run.found / claim.target
-    folder.mkdir(parents=True, exist_ok=True)
     raw = claim.raw if claim.raw.endswith("\n") else claim.raw + "\n"
-    path = folder / f"{findings.slug(claim.signature)}-{hashlib.sha256(raw.encode()).hexdigest()[:8]}.ops"
-    what = claim.description or (f"the target {describe_cause(claim.cause)} while running {claim.last_op or 'no statement'}"
-                                 if claim.kind != "divergence" else claim.signature)
+    path = _path_for(run.found / claim.target, claim.signature, raw)
+    what = claim.description or claim.signature
     header = [f"finding: {claim.signature} (target {claim.target})", *what.splitlines(),
               f"not minimized: {note}", f"replay: {findings.replay_command(path, claim.target, None)}"]
     findings.write_atomically(path, _with_header(raw, header))
@@ -201,6 +201,12 @@ def save_as_seen(claim: Claim, run: RunDir, note: str) -> Claim:
     claim.description = f"{what}\n(not minimized: {note})"
     Board(run.claims).update(claim)
     return claim
+
+
+def _path_for(folder: Path, signature: str, text: str) -> Path:
+    """`<folder>/<signature slug>-<hash of the text>.ops` (as `findings.save` names files)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{findings.slug(signature)}-{hashlib.sha256(text.encode()).hexdigest()[:8]}.ops"
 
 
 def _with_header(body: str, header: list[str]) -> str:

@@ -37,7 +37,7 @@ from harness.nightly.board import SAVED, Board, Claim, divergence_claim, finding
 from harness.nightly.engines import EngineOptions, engine_named
 from harness.nightly.flight import FlightRecorder, recording
 from harness.nightly.layout import RunDir, WorkerFiles
-from harness.nightly.proc import EXIT_EXCEPTION, die_with_parent
+from harness.nightly.proc import EXIT_EXCEPTION, die_with_parent, kill_descendants
 from harness.text import format_program
 
 STATS_INTERVAL = 1.0
@@ -172,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     publisher = Publisher(files, args.slot, campaign, recorder)
 
     def finish(*_: object) -> None:
+        kill_descendants()  # an engine's own processes (libFuzzer's) end with the worker
         campaign.settle()
         publisher.publish(done=True)
         os._exit(0)
@@ -190,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             engine(campaign, args.target, EngineOptions(args.profile, args.database, args.corpus), on_progress)
     except BaseException as error:  # the engine gave up: the supervisor decides whose fault it is
         signal.setitimer(signal.ITIMER_REAL, 0)
+        kill_descendants()
         publisher.publish(done=True)
         record = {"type": type(error).__name__, "message": str(error)[:2000], "traceback": traceback.format_exc()[-8000:]}
         write_atomically(files.exit, json.dumps(record) + "\n")

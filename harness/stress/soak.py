@@ -43,8 +43,12 @@ import psutil
 from harness.stress import chart, leftovers
 
 METRICS = ("rss", "fds", "memfds", "mappings", "threads")
-ALLOWANCES = {"rss": 64 << 20, "fds": 16, "memfds": 16, "mappings": 256, "threads": 4}
-"""How much a metric's peak may rise over a soak before steady growth counts as unbounded."""
+ALLOWANCES = {"rss": 64 << 20, "fds": 64, "memfds": 64, "mappings": 256, "threads": 4}
+"""How much a metric's peak may rise over a soak before steady growth counts as unbounded.
+
+Each epoch draws its own pool settings, so peaks legitimately differ between epochs: a pool of
+8 slots holds up to 8 heap-extension memfds and about 16 image memfds at once. A leak of one
+descriptor per epoch passes 64 in about 11 minutes of 10-second epochs."""
 
 MIN_SAMPLES = 12
 OVERRUN = 120.0
@@ -241,7 +245,9 @@ def summary_lines(samples: list[Sample]) -> list[str]:
         warm = last = peak = 0
         for worker in workers:
             values = [getattr(s, metric) for s in samples if s.worker == worker]
-            warm, last, peak = warm + values[len(values) // 4], last + values[-1], peak + max(values)
+            warm += values[len(values) // 4]
+            last += values[-1]
+            peak += max(values)
         scale, unit = (1 << 20, " MiB") if metric == "rss" else (1, "")
         lines.append(f"  {metric}: {warm / scale:.0f}{unit} after the warm-up, "
                      f"{last / scale:.0f}{unit} last, {peak / scale:.0f}{unit} at peak")

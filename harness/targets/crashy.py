@@ -93,12 +93,12 @@ def hang() -> None:
         time.sleep(3600)
 
 
-def exhaust_memory(step: int = 64 << 20) -> None:
-    """Take resident memory, 64 MiB at a time, until the process is killed."""
+def exhaust_memory(step: int = 32 << 20) -> None:
+    """Take resident memory, 32 MiB every 50 ms, until the process is killed."""
     hoard = []
     while True:
         hoard.append(bytearray(b"\x01") * step)
-        time.sleep(0.01)
+        time.sleep(0.05)
 
 
 TARGET = CrashyTarget

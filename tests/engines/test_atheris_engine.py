@@ -13,7 +13,13 @@ import pytest
 from harness import mutants, replay, validate
 from harness.campaign import Campaign
 from harness.engines import atheris_engine, atheris_main
-from harness.engines.atheris_engine import FuzzerStatus, crash_cause, decode, fuzz, run_decoded
+from harness.engines.atheris_engine import (
+    FuzzerStatus,
+    crash_cause,
+    decode,
+    fuzz,
+    run_decoded,
+)
 from harness.executor import run
 from harness.targets import available, make_target
 from harness.text import parse_file
@@ -149,14 +155,16 @@ def test_a_dying_child_leaves_an_artifact_that_becomes_one_finding(tmp_path: Pat
 @pytest.mark.timeout(60)
 @pytest.mark.skipif("crashy" not in available(), reason="no crashy target")
 def test_a_segfault_becomes_a_minimized_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POOLFUZZ_CRASHY", "segv")  # the 3rd grow of one instance reads address 0
+    monkeypatch.setenv("POOLFUZZ_CRASHY", "segv=3")  # the 3rd grow of one instance reads address 0
     campaign = Campaign("atheris", "crashy", None, budget=20.0, out=tmp_path / "found")
     status = fuzz(campaign, "crashy", None, tmp_path / "corpus", ["-seed=1"], keep_going=False,
                   runs_dir=tmp_path / "runs")
     assert [f.signature for f in campaign.findings] == ["crash/SIGSEGV"]
     program = parse_file(campaign.findings[0].path)
-    assert [op.kind for op in program.statements][-3:] == ["grow", "grow", "grow"]
-    assert len(program.statements) <= 6 and status.crashes == 1
+    last = program.statements[-1]  # minimized: the faulting grow ends it, after what it needs
+    assert last.kind == "grow" and status.crashes == 1
+    assert sum(op.kind == "grow" and op.instance == last.instance for op in program.statements) == 3
+    assert len(program.statements) <= 6
     assert atheris_engine.dies_of(program, "crashy", None, "SIGSEGV")
     assert not atheris_engine.dies_of(program.prefix(len(program.statements) - 1), "crashy", None, "SIGSEGV")
 

@@ -9,7 +9,14 @@ from harness.nightly import report_json
 from harness.nightly.isolate import run_isolated
 from harness.text import parse_file
 
-from .helpers import HANG, PASSING, corpus, load_report, only_run, run_nightly
+from .helpers import PASSING, corpus, load_report, only_run, run_nightly
+
+HANG = "version 1\npool memories=1 max-memory=1MiB\nshared s1 min=0 max=4\nshared-grow s1 1\n"
+"""With `POOLFUZZ_CRASHY=hang=1`, the shared-grow never returns. Already minimal, so its triage is
+quick and the workers keep the cores to the end of the budget."""
+
+EXHAUST = "version 1\npool memories=1 max-memory=1MiB\nmodule a min=1\ninstantiate i1 a\nread i1 0 16\n"
+"""With `POOLFUZZ_CRASHY=oom`, the 16-byte read takes memory until it is killed."""
 
 BUDGET = 30.0
 
@@ -46,7 +53,7 @@ def test_a_segfaulting_target_gives_a_minimized_finding_and_the_campaign_runs_on
 
 def test_a_hanging_worker_is_killed_after_the_timeout_and_its_hang_is_a_finding(crashy, tmp_path: Path) -> None:
     crashy("hang=1")
-    done = run_nightly(tmp_path / "reports", "--engine", "soak", "--budget", "12s", "--workers", "1", "--target", "crashy",
+    done = run_nightly(tmp_path / "reports", "--engine", "soak", "--budget", "15s", "--workers", "1", "--target", "crashy",
                        "--corpus", str(corpus(tmp_path / "corpus", hang=HANG, passing=PASSING)), "--hang-timeout", "2s")
     assert done.returncode == 1, done.stderr[-3000:]
     report = load_report(only_run(tmp_path / "reports"))
@@ -56,3 +63,15 @@ def test_a_hanging_worker_is_killed_after_the_timeout_and_its_hang_is_a_finding(
     finding = {f["signature"]: f for f in report["findings"]}["crash/timeout/shared-grow"]
     assert finding["kind"] == "hang" and finding["ops"] == 2 and finding["minimized"]
     assert report["corpus"]["counts"] == {"passed": 1, "failed": 0, "skipped": 0, "malformed": 0, "crashed": 1}
+
+
+def test_a_worker_exhausting_memory_is_killed_at_the_limit(crashy, tmp_path: Path) -> None:
+    crashy("oom")
+    done = run_nightly(tmp_path / "reports", "--engine", "soak", "--budget", "15s", "--workers", "1", "--target", "crashy",
+                       "--corpus", str(corpus(tmp_path / "corpus", exhaust=EXHAUST)), "--rss-limit-mb", "300")
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "worker 0 (crashy) passed 300 MiB resident: killing it" in done.stderr
+    report = load_report(only_run(tmp_path / "reports"))
+    assert [d["signature"] for d in report["deaths"] if d["cause"] == "oom"][:1] == ["crash/oom/read"]
+    finding = {f["signature"]: f for f in report["findings"]}["crash/oom/read"]
+    assert finding["kind"] == "oom" and finding["ops"] == 3

@@ -49,7 +49,7 @@ def test_segv_on_the_nth_grow_of_one_instance(crashy) -> None:
 
 def test_hang_on_shared_grow(crashy) -> None:
     crashy("hang=1")
-    verdict = run_isolated(program(HANG), "crashy", timeout=1.0)
+    verdict = run_isolated(program(HANG), "crashy", timeout=1.5)
     assert (verdict.status, verdict.cause, verdict.index) == (CRASHED, "timeout", 4)
 
 

@@ -39,9 +39,9 @@ def test_segfault_kills_only_the_child(crashy) -> None:
 def test_hang_is_bounded_by_the_timeout(crashy) -> None:
     crashy("hang=1")
     text = "version 1\npool memories=1 max-memory=1MiB\nshared s1 min=0 max=4\nshared-grow s1 1\n"
-    verdict = run_isolated(program(text), "crashy", timeout=0.5)
+    verdict = run_isolated(program(text), "crashy", timeout=1.5)
     assert (verdict.status, verdict.cause, verdict.index) == (CRASHED, "timeout", 1)
-    assert 0.5 <= verdict.seconds < 10 and no_children()
+    assert 1.5 <= verdict.seconds < 15 and no_children()
 
 
 def test_memory_exhaustion_is_killed_at_the_limit(crashy) -> None:

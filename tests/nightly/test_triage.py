@@ -20,6 +20,10 @@ from harness.text import format_program, parse
 
 from .helpers import HANG, PASSING, SEGV, program
 
+HANG_TIMEOUT = 1.5
+"""Long enough for a child on a busy machine to reach the op that hangs (each hanging candidate
+costs this much)."""
+
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> RunDir:
@@ -50,7 +54,7 @@ def test_a_crash_is_minimized_and_saved_with_its_header(crashy, run_dir: RunDir)
 def test_a_hang_is_minimized_with_a_timeout_per_candidate(crashy, run_dir: RunDir) -> None:
     crashy("hang=1")
     claim = claimed(run_dir, crash_claim("crashy", "timeout", HANG, "shared-grow s1 1", 1.0, "worker 0", ""))
-    saved = triage(claim, run_dir, TriageOptions(timeout=0.5), time.monotonic() + 60)
+    saved = triage(claim, run_dir, TriageOptions(timeout=HANG_TIMEOUT), time.monotonic() + 60)
     assert saved.minimized and saved.kind == "hang"
     assert [op.kind for op in parse((run_dir.root / saved.path).read_text()).statements] == ["shared", "shared-grow"]
 
@@ -93,11 +97,11 @@ def test_a_hang_gives_way_to_a_quicker_finding_and_resumes_where_it_was(crashy, 
     board = Board(run_dir.claims)
     hang = claimed(run_dir, crash_claim("crashy", "timeout", HANG, "shared-grow s1 1", 1.0, "worker 0", ""))
     answers = iter([False, True])
-    assert triage(hang, run_dir, TriageOptions(timeout=0.5), time.monotonic() + 60, preempt=lambda: next(answers, True)) is None
+    assert triage(hang, run_dir, TriageOptions(timeout=HANG_TIMEOUT), time.monotonic() + 60, preempt=lambda: next(answers, True)) is None
     waiting = board.get(hang.key)
     assert waiting.status == "claimed" and waiting.partial and len(parse(waiting.partial).statements) <= 5
     crash = claimed(run_dir, crash_claim("crashy", "SIGSEGV", SEGV, "grow i1 1", 9.0, "worker 1", ""))
     assert next_claim(board).key == crash.key  # hangs last, whatever their age
     triage(next_claim(board), run_dir, TriageOptions(timeout=30), time.monotonic() + 60)
     assert next_claim(board).key == hang.key
-    assert triage(board.get(hang.key), run_dir, TriageOptions(timeout=0.5), time.monotonic() + 60).ops == 2
+    assert triage(board.get(hang.key), run_dir, TriageOptions(timeout=HANG_TIMEOUT), time.monotonic() + 60).ops == 2

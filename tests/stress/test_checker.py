@@ -46,7 +46,8 @@ def test_real_time_order_is_respected() -> None:
 
 
 def test_a_fault_within_the_published_size_is_never_linearizable() -> None:
-    history = [op(0, 0, "grow", (1,), 1, 0, 10), op(1, 1, "load", (2 * WASM_PAGE - 1,), "fault", 5, 6)]
+    history = [op(0, 0, "grow", (1,), 1, 0, 10),
+               op(1, 1, "load", (2 * WASM_PAGE - 1,), "fault", 5, 6)]
     assert check_partition("size", history, SHARED).verdict == VIOLATION
     history[1] = op(1, 1, "load", (2 * WASM_PAGE - 1,), "oob", 5, 6)
     assert check_partition("size", history, SHARED).verdict == LINEARIZABLE

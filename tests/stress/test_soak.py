@@ -40,11 +40,11 @@ def test_the_plot_has_a_panel_per_metric_and_marks_growth() -> None:
 
 
 def test_a_short_soak_of_the_clean_allocator_leaves_nothing(tmp_path: Path) -> None:
-    report = soak.soak(4, workers=1, out=tmp_path, interval=0.25, epoch=2)
+    report = soak.soak(4, workers=1, out=tmp_path, interval=0.5, epoch=2)
     assert report.ok, report.describe()
     (result,) = report.worker_results
     assert result["epochs"] >= 1 and result["instances"] > 0 and result["left"] == {}
-    assert len(report.samples) > 4
+    assert len(report.samples) > 2
     assert {"soak.svg", "samples.csv", "summary.json"} <= {p.name for p in tmp_path.iterdir()}
     assert json.loads((tmp_path / "summary.json").read_text())["ok"] is True
 

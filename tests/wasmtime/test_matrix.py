@@ -78,3 +78,13 @@ def test_the_matrix_of_the_installed_release(tmp_path):
     assert (tmp_path / "matrix.md").exists() and json.loads((tmp_path / "matrix.json").read_text())["versions"] == [version]
     assert t.value("corpus: failed", version) == "none"
     assert t.value("probes the model predicts, told the declared differences", version).startswith("11 of 11")
+
+
+def test_misuse_is_exit_status_2_and_a_bad_version_is_refused_before_any_download(capsys):
+    from harness.matrix import MatrixError, main_matrix, prepare_env
+
+    assert main_matrix(["--budget", "60s"]) == 2  # --wasmtime is required
+    assert main_matrix(["--wasmtime", "50.0.1", "--budget", "soon"]) == 2
+    assert "bad duration" in capsys.readouterr().err
+    with pytest.raises(MatrixError, match="X.Y.Z"):
+        prepare_env("50", lambda line: None)
