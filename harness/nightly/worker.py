@@ -33,7 +33,14 @@ from pathlib import Path
 from harness.campaign import Campaign, Finding
 from harness.divergence import Divergence
 from harness.findings import write_atomically
-from harness.nightly.board import SAVED, Board, Claim, divergence_claim, finding_key, kind_of_cause
+from harness.nightly.board import (
+    SAVED,
+    Board,
+    Claim,
+    divergence_claim,
+    finding_key,
+    kind_of_cause,
+)
 from harness.nightly.engines import EngineOptions, engine_named
 from harness.nightly.flight import FlightRecorder, recording
 from harness.nightly.layout import RunDir, WorkerFiles
