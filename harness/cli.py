@@ -6,6 +6,8 @@
     poolfuzz mutants [--budget 60s]              a campaign against every seeded bug: the mutation score
     poolfuzz bench [--json FILE] [--quick]       what the allocator and the harness cost
     poolfuzz matrix --wasmtime 32.0.0 40.0.0 50.0.1   corpus, campaign and probes per Wasmtime release
+    poolfuzz nightly [--budget 8h] [--workers auto] [--target NAME]... [--out reports/] [--resume DIR]
+                                                exit 0 clean, 1 findings, 2 harness error
     poolfuzz targets                            list the targets
 
 `main(argv)` returns the exit status (tests call it directly); `entrypoint()` is the console script.
@@ -25,6 +27,7 @@ from typing import NoReturn
 
 from harness import replay, targets
 from harness.campaign import Campaign
+from harness.errors import HarnessError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     matrix.add_arguments(p)
     p.set_defaults(func=matrix.cmd_matrix)
+
+    from harness.nightly import command as nightly_command  # light: the supervisor loads only when run
+
+    p = sub.add_parser("nightly", help="a time-budgeted campaign on every core: crash isolation, findings, reports")
+    nightly_command.add_arguments(p, _duration)
+    p.set_defaults(func=nightly_command.run)
 
     p = sub.add_parser("targets", help="list the targets")
     p.set_defaults(func=cmd_targets)
@@ -182,6 +191,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
             hypothesis_engine.fuzz(campaign, make, args.profile, db, args.keep_going, progress.update)
     except KeyboardInterrupt:
         print("\npoolfuzz fuzz: interrupted; findings so far are saved", file=sys.stderr)
+    except (ValueError, HarnessError) as err:  # e.g. atheris: a child that failed without an artifact
+        print(f"poolfuzz fuzz: error: {err}", file=sys.stderr)
+        return 2
     finally:
         mutant.__exit__(None, None, None)
     progress.update(campaign, final=True)

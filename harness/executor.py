@@ -235,7 +235,7 @@ class Executor:
                 continue
             region = self.target.memory(other)
             if new.base == region.base or (new.base < region.base + region.limit and region.base < new.base + new.limit):
-                return Mismatch("slot-base", "disjoint slots", f"overlaps {other} at {region.base:#x}",
+                return Mismatch("slot-base", "disjoint", "overlapping",
                                 f"instances {name} and {other}: bases {new.base:#x} and {region.base:#x}")
         return None
 

@@ -178,6 +178,7 @@ class Session:
     stats_path: Path | None = None
     known: frozenset[str] = frozenset()  # signatures saved by an earlier process of the campaign
     max_ops: int = MAX_OPS
+    runs: int = 0  # inputs taken, skipped ones included
     skipped: int = 0
     last_write: float = 0.0
 
@@ -185,6 +186,7 @@ class Session:
         return make_target(self.campaign.target)
 
     def test_one_input(self, data: bytes) -> None:
+        self.runs += 1
         outcome = run_decoded(data, self.make_target(), self.max_ops)
         if outcome.skipped is not None:
             self.skipped += 1

@@ -37,6 +37,7 @@ NOT_INSTRUMENTED = ["harness.cli", "harness.minimize", "harness.findings", "harn
 
 _session: Any = None  # the atheris_engine.Session inputs go to
 _deadline: float | None = None  # time.monotonic() at which the process stops
+_last_run: int | None = None  # libFuzzer's `-runs=N`: after the Nth input, libFuzzer exits
 _active: list[Any] = []  # the mutant's context manager, entered and never left
 
 
@@ -76,11 +77,14 @@ def configure(target: str = "reference", out: Path = Path("corpora/found"), stat
 
 
 def TestOneInput(data: bytes) -> None:  # the name libFuzzer and OSS-Fuzz use
-    """Run the program `data` decodes to; save a new divergence; stop at the deadline."""
+    """Run the program `data` decodes to; save a new divergence; stop at the deadline. The
+    final stats are written before the process ends (at the deadline, or after `-runs=N`)."""
     session = _session or configure()
     if _deadline is not None and time.monotonic() >= _deadline:
         _finish(session)
     session.test_one_input(data)
+    if _last_run is not None and session.runs >= _last_run:
+        session.write_stats(done=True)  # libFuzzer exits now, without running Python's exit hooks
 
 
 def _finish(session: Any) -> None:
@@ -109,7 +113,7 @@ def _first_input(test_one_input: Any) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse the command line, import the harness instrumented, activate the mutant, fuzz."""
-    global _deadline
+    global _deadline, _last_run
     options, libfuzzer_args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         import atheris
@@ -126,8 +130,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     session.write_stats()
     if options.stop_at is not None:
         _deadline = time.monotonic() + (options.stop_at - time.time())
+    _last_run = _runs_flag(libfuzzer_args)
     atheris.Setup([sys.argv[0], *libfuzzer_args], _first_input(TestOneInput))
     atheris.Fuzz()
+
+
+def _runs_flag(libfuzzer_args: Sequence[str]) -> int | None:
+    """N of the last `-runs=N` among libFuzzer's arguments (None: no limit)."""
+    values = [arg.split("=", 1)[1] for arg in libfuzzer_args if arg.startswith("-runs=")]
+    return int(values[-1]) if values and values[-1].lstrip("-").isdigit() and int(values[-1]) >= 0 else None
 
 
 def _import_instrumented(atheris: Any, target: str) -> None:

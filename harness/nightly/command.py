@@ -48,9 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser, duration: Callable[[str], flo
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.nightly.runner import (
-        nightly,  # the supervisor's modules, only when it runs
-    )
+    from harness.nightly.runner import nightly  # the supervisor's modules, only when it runs
 
     try:
         result = nightly(

@@ -16,15 +16,7 @@ from pathlib import Path
 from harness.errors import InvalidProgram
 from harness.nightly.board import Board, divergence_claim
 from harness.nightly.deaths import crash_claim
-from harness.nightly.isolate import (
-    CRASHED,
-    DIVERGED,
-    INVALID,
-    PASSED,
-    SKIPPED,
-    Isolated,
-    Verdict,
-)
+from harness.nightly.isolate import CRASHED, DIVERGED, INVALID, PASSED, SKIPPED, Isolated, Verdict
 from harness.ops import Program
 from harness.replay import FAILED, MALFORMED, expand
 from harness.text import format_op, format_program, parse_file

@@ -21,13 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.nightly.board import (
-    Claim,
-    crash_signature,
-    describe_cause,
-    finding_key,
-    kind_of_cause,
-)
+from harness.nightly.board import Claim, crash_signature, describe_cause, finding_key, kind_of_cause
 from harness.nightly.flight import is_op_line, op_kind_of, read_flight
 from harness.nightly.layout import WorkerFiles
 from harness.nightly.proc import EXIT_EXCEPTION, cause_of, tail

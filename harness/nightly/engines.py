@@ -29,6 +29,7 @@ class EngineOptions:
     profile: str = "nightly"  # Hypothesis settings profile
     database: str | None = None  # Hypothesis example database: a folder, redis://..., or "none"
     corpus: str | None = None  # the folder of `.ops` files the soak engine replays
+    slot: int = 0  # the worker's slot (the soak engine starts its round at file `slot`)
 
 
 Engine = Callable[[Any, str, EngineOptions, Callable[[Any], None]], None]
@@ -58,8 +59,9 @@ def atheris(campaign: Any, target_name: str, options: EngineOptions, on_progress
 
 def soak(campaign: Any, target_name: str, options: EngineOptions, on_progress: Callable[[Any], None]) -> None:
     """The corpus replayed in a loop, each file on a fresh target, until the budget ends: a soak
-    test, for failures that come and go and for resources that leak over hours. Malformed files
-    are skipped (the corpus replay that opens the run reports them)."""
+    test, for failures that come and go and for resources that leak over hours. The worker of
+    slot i starts its rounds at file i, so workers do not run in lockstep. Malformed files are
+    skipped (the corpus replay that opens the run reports them)."""
     from harness.executor import run
     from harness.nightly.corpus import corpus_files
     from harness.text import parse_file
@@ -72,6 +74,8 @@ def soak(campaign: Any, target_name: str, options: EngineOptions, on_progress: C
             continue
     if not programs:
         raise ValueError(f"the soak engine needs .ops files to replay; there are none under {options.corpus}")
+    start = options.slot % len(programs)
+    programs = programs[start:] + programs[:start]
     found: dict[str, Divergence] = {}
     campaign.divergence_of = found.get
     while campaign.remaining > 0 and programs:

@@ -33,14 +33,7 @@ from pathlib import Path
 from harness.campaign import Campaign, Finding
 from harness.divergence import Divergence
 from harness.findings import write_atomically
-from harness.nightly.board import (
-    SAVED,
-    Board,
-    Claim,
-    divergence_claim,
-    finding_key,
-    kind_of_cause,
-)
+from harness.nightly.board import SAVED, Board, Claim, divergence_claim, finding_key, kind_of_cause
 from harness.nightly.engines import EngineOptions, engine_named
 from harness.nightly.flight import FlightRecorder, recording
 from harness.nightly.layout import RunDir, WorkerFiles
@@ -195,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     try:
         with recording(recorder):
-            engine(campaign, args.target, EngineOptions(args.profile, args.database, args.corpus), on_progress)
+            engine(campaign, args.target, EngineOptions(args.profile, args.database, args.corpus, args.slot), on_progress)
     except BaseException as error:  # the engine gave up: the supervisor decides whose fault it is
         signal.setitimer(signal.ITIMER_REAL, 0)
         kill_descendants()

@@ -20,9 +20,7 @@ def main() -> None:
     frozen = getattr(sys, "frozen", False)  # a PyInstaller package, as OSS-Fuzz runs it
     here = os.path.dirname(os.path.abspath(sys.executable if frozen else __file__))
     os.environ.setdefault("POOLFUZZ_CACHE", os.path.join(here, "poolfuzz-native"))
-    from harness.engines import (
-        atheris_main,  # imports nothing of harness before instrumenting it
-    )
+    from harness.engines import atheris_main  # imports nothing of harness before instrumenting it
 
     target = os.environ.get("POOLFUZZ_TARGET", "reference")
     findings = os.environ.get("POOLFUZZ_FINDINGS", os.path.join(os.getcwd(), "poolfuzz-findings"))

@@ -49,5 +49,6 @@ def test_misuse_exits_2_with_a_message(argv, message, tmp_path: Path, capsys: py
 
 
 def test_python_dash_m_runs_the_command() -> None:
-    done = subprocess.run([sys.executable, "-m", "harness.nightly", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "harness.nightly", "--help"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
     assert done.returncode == 0 and "--resume DIR" in done.stdout and "--hang-timeout" in done.stdout

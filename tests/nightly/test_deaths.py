@@ -55,7 +55,8 @@ def test_an_exception_raised_by_an_op_is_a_finding(files: WorkerFiles) -> None:
 
 
 @pytest.mark.parametrize("exit_record, raised_record", [
-    ({"type": "HarnessError", "message": "invariant", "traceback": "T"}, {"type": "HarnessError", "op": "grow i1 1", "program": SEGV}),
+    ({"type": "HarnessError", "message": "invariant", "traceback": "T"},
+     {"type": "HarnessError", "op": "grow i1 1", "program": SEGV}),
     ({"type": "ValueError", "message": "no .ops files", "traceback": "T"}, None),
     (None, None),
 ])

@@ -7,15 +7,7 @@ import os
 import psutil
 
 from harness.mutants import replaced
-from harness.nightly.isolate import (
-    CRASHED,
-    DIVERGED,
-    INVALID,
-    PASSED,
-    SKIPPED,
-    Isolated,
-    run_isolated,
-)
+from harness.nightly.isolate import CRASHED, DIVERGED, INVALID, PASSED, SKIPPED, Isolated, run_isolated
 from harness.targets.reference import ReferenceTarget
 
 from .helpers import PASSING, SEGV, program

@@ -16,16 +16,7 @@ import pytest
 from harness.nightly.board import Board
 from harness.nightly.state import RunState
 
-from .helpers import (
-    PASSING,
-    ROOT,
-    SEGV,
-    corpus,
-    load_report,
-    nightly_command,
-    only_run,
-    run_nightly,
-)
+from .helpers import PASSING, ROOT, SEGV, corpus, load_report, nightly_command, only_run, run_nightly
 
 BUDGET = 20.0
 

@@ -67,7 +67,8 @@ def test_a_divergence_is_minimized_annotated_and_saved(run_dir: RunDir) -> None:
     with replaced(LinearMemory, "size", off_by_one):
         divergence = run(program(text), make_target("reference")).divergence
         assert divergence is not None
-        claim = claimed(run_dir, divergence_claim("reference", divergence, format_program(divergence.reproducer), 2.0, "worker 0"))
+        raw = format_program(divergence.reproducer)
+        claim = claimed(run_dir, divergence_claim("reference", divergence, raw, 2.0, "worker 0"))
         saved = triage(claim, run_dir, TriageOptions(timeout=30), time.monotonic() + 60)
     assert saved.signature == "size/result/differs" and saved.minimized and saved.ops <= 5  # the grow went
     saved_text = (run_dir.root / saved.path).read_text()
@@ -97,7 +98,9 @@ def test_a_hang_gives_way_to_a_quicker_finding_and_resumes_where_it_was(crashy, 
     board = Board(run_dir.claims)
     hang = claimed(run_dir, crash_claim("crashy", "timeout", HANG, "shared-grow s1 1", 1.0, "worker 0", ""))
     answers = iter([False, True])
-    assert triage(hang, run_dir, TriageOptions(timeout=HANG_TIMEOUT), time.monotonic() + 60, preempt=lambda: next(answers, True)) is None
+    preempted = triage(hang, run_dir, TriageOptions(timeout=HANG_TIMEOUT), time.monotonic() + 60,
+                       preempt=lambda: next(answers, True))
+    assert preempted is None
     waiting = board.get(hang.key)
     assert waiting.status == "claimed" and waiting.partial and len(parse(waiting.partial).statements) <= 5
     crash = claimed(run_dir, crash_claim("crashy", "SIGSEGV", SEGV, "grow i1 1", 9.0, "worker 1", ""))
