@@ -18,8 +18,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 fuzz: $(STAMP)
-	$(BIN)/poolfuzz replay corpora/regression --quiet
-	$(BIN)/poolfuzz fuzz --budget 60s
+	$(BIN)/poolfuzz nightly --budget 3m --workers auto --target reference --out reports/
 
 clean:
 	rm -rf $(VENV) build *.egg-info .hypothesis
