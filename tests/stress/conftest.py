@@ -1,8 +1,10 @@
 """The stress tests: a short variant of each check runs by default, the long ones on request.
 
-Tests marked `stress` (and `slow`) are long (tens of seconds each). They run when the marker
-expression names either marker (`pytest -n auto -m stress`, `-m slow`) and are skipped
-otherwise, so that the default run stays short even though it deselects nothing.
+Tests marked `stress` (and `slow`) are long (tens of seconds each). The default run deselects
+them (pyproject's `-m 'not slow and not stress'`), and `pytest -n auto -m stress` (or `-m slow`)
+selects them. This hook keeps them out of any other run whose marker expression names neither
+marker (`-m ''`, or an `addopts` without the deselection): they are skipped,
+with the reason, instead of making such a run take minutes.
 """
 
 from __future__ import annotations
