@@ -115,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Parse the command line, import the harness instrumented, activate the mutant, fuzz."""
     global _deadline, _last_run
     options, libfuzzer_args = parse_args(sys.argv[1:] if argv is None else argv)
+    if options.stop_at is not None:  # run by the engine: never outlive it (a killed campaign)
+        from harness.nightly.proc import die_with_parent
+
+        die_with_parent()
     try:
         import atheris
     except ImportError:

@@ -3,8 +3,9 @@
 A finding's identity is its key, `<target>:<signature>`. Signatures are the divergence's own
 (`<op kind>/<observable>/<how>`) or, for a target that died, `crash/<cause>/<op kind>` where the
 cause is the signal (`SIGSEGV`, `SIGABRT`, ...), `timeout` (a hang), `oom` or
-`exception-<Type>`. So findings are told apart by target, divergent observable, op kind and
-crash signal.
+`exception-<Type>`; a crash's key adds `@<hash>` of the mutant-free stack of the target's code
+that was running (`stacks`), when the log holds one. So findings are told apart by target,
+divergent observable, op kind, crash signal and stack.
 
 Invariants:
 - `claim` creates the file with its whole content in one step (`link` of a complete temporary
@@ -32,8 +33,8 @@ CLAIMED, SAVED = "claimed", "saved"
 KINDS = ("divergence", "crash", "hang", "oom")
 
 
-def finding_key(target: str, signature: str) -> str:
-    return f"{target}:{signature}"
+def finding_key(target: str, signature: str, stack: str | None = None) -> str:
+    return f"{target}:{signature}" + (f"@{stack}" if stack else "")
 
 
 def crash_signature(cause: str, op_kind: str | None) -> str:
@@ -82,6 +83,7 @@ class Claim:
     raw_ops: int = 0
     minimized: bool = False
     partial: str = ""  # a smaller reproducer triage reached before it turned to another claim
+    stack: list[str] = dataclasses.field(default_factory=list)  # a crash's target frames, innermost first
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

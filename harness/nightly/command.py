@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness.nightly.engines import ENGINES
+from harness.nightly.engines import DEFAULT_ENGINES, ENGINES
 
 DEFAULT_BUDGET = 8 * 3600.0
 
@@ -38,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser, duration: Callable[[str], flo
                         help="target to fuzz (repeat for several; default reference)")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="where the run folder is made (default reports/)")
     parser.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR with the budget it has left")
-    parser.add_argument("--engine", choices=sorted(ENGINES), default="hypothesis", help="engine of the workers")
+    parser.add_argument("--engine", default=DEFAULT_ENGINES, metavar="NAME[,NAME...]",
+                        help=f"engines of the workers, taken in turn by the worker slots: {', '.join(ENGINES)} "
+                             f"(default {DEFAULT_ENGINES})")
     parser.add_argument("--profile", choices=["dev", "ci", "nightly"], default="nightly", help="Hypothesis settings profile")
     parser.add_argument("--database", help="Hypothesis example database: a folder, redis://host:port/db, or none")
     parser.add_argument("--corpus", type=Path, default=Path("corpora"), help="the corpus replayed first (default corpora/)")

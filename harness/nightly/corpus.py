@@ -32,6 +32,7 @@ class CorpusResult:
     signature: str | None = None
     detail: str = ""
     seconds: float = 0.0
+    key: str | None = None  # the finding's key on the board (a crash's includes its stack)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -98,7 +99,8 @@ def _result(verdict: Verdict, path: Path, target: str, program: Program, board: 
         raw = format_program(verdict.divergence.reproducer)
         claim = divergence_claim(target, verdict.divergence, raw, seconds, source)
         board.claim(claim)
-        return CorpusResult(str(path), target, FAILED, claim.signature, verdict.divergence.describe(), verdict.seconds)
+        return CorpusResult(str(path), target, FAILED, claim.signature, verdict.divergence.describe(), verdict.seconds,
+                            claim.key)
     if verdict.status == CRASHED:
         statements = program.statements
         index = min(verdict.index, len(statements) - 1)
@@ -106,7 +108,7 @@ def _result(verdict: Verdict, path: Path, target: str, program: Program, board: 
         raw = format_program(program.prefix(index + 1))  # what ran, up to the op that was running
         claim = crash_claim(target, verdict.cause or "unknown", raw, last, seconds, source, verdict.detail)
         board.claim(claim)
-        return CorpusResult(str(path), target, CRASHED, claim.signature, verdict.detail, verdict.seconds)
+        return CorpusResult(str(path), target, CRASHED, claim.signature, verdict.detail, verdict.seconds, claim.key)
     status = MALFORMED if verdict.status == INVALID else verdict.status
     return CorpusResult(str(path), target, status if status in STATUSES else SKIPPED, detail=verdict.detail,
                         seconds=verdict.seconds)

@@ -25,6 +25,7 @@ from harness.nightly.board import Claim, crash_signature, describe_cause, findin
 from harness.nightly.flight import is_op_line, op_kind_of, read_flight
 from harness.nightly.layout import WorkerFiles
 from harness.nightly.proc import EXIT_EXCEPTION, cause_of, tail
+from harness.nightly.stacks import last_dump, stack_key, stack_of
 
 HARNESS_EXCEPTIONS = {"HarnessError", "InvalidProgram", "NativeBuildError", "ImportError", "ModuleNotFoundError"}
 """Exceptions that are poolfuzz's own failures, never the target's."""
@@ -55,7 +56,8 @@ def examine(files: WorkerFiles, returncode: int, killed_for: str | None, target:
     if flight is None or not flight.program:
         return Death(error=f"{source} ({target}) died of {cause} before it ran any sequence; its last output:\n{log}")
     last_op = flight.last_op if flight.in_flight else ""
-    return Death(claim=crash_claim(target, cause, flight.program, last_op, seconds, source, log))
+    detail = last_dump(tail(files.log, 400)) or log  # the dump's top holds the innermost frames
+    return Death(claim=crash_claim(target, cause, flight.program, last_op, seconds, source, detail))
 
 
 def _exception(files: WorkerFiles, target: str, seconds: float, source: str) -> Death:
@@ -76,9 +78,11 @@ def crash_claim(target: str, cause: str, program: str, last_op: str, seconds: fl
     op_kind = op_kind_of(last_op)
     signature = crash_signature(cause, op_kind)
     raw_ops = sum(1 for line in program.splitlines() if is_op_line(line))
-    return Claim(finding_key(target, signature), target, signature, kind_of_cause(cause), program, round(seconds, 3),
+    key = finding_key(target, signature, stack_key(detail))
+    return Claim(key, target, signature, kind_of_cause(cause), program, round(seconds, 3),
                  source, op_kind=op_kind, cause=cause, last_op=last_op, detail=detail[-4000:], raw_ops=raw_ops,
-                 description=f"the target {describe_cause(cause)} while running {last_op or 'no statement'}")
+                 description=f"the target {describe_cause(cause)} while running {last_op or 'no statement'}",
+                 stack=stack_of(detail))
 
 
 def _read_json(path: Path) -> dict | None:

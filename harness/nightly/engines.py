@@ -9,7 +9,8 @@ claims it for the whole run — and, if `knows` answers False, by saving it itse
 (`campaign.divergence_of`, so that its raw reproducer goes into the claim and triage minimizes it
 in isolation) and what coverage it reached (`campaign.coverage_of`).
 
-Adding an engine is adding one function to `ENGINES`.
+Adding an engine is adding one function to `ENGINES`. A run names one engine or several
+(`engine_names("hypothesis,atheris")`); its worker slots take them in turn.
 """
 
 from __future__ import annotations
@@ -96,8 +97,32 @@ def soak(campaign: Any, target_name: str, options: EngineOptions, on_progress: C
 ENGINES: dict[str, Engine] = {"hypothesis": hypothesis, "atheris": atheris, "soak": soak}
 
 
+DEFAULT_ENGINES = "hypothesis,atheris"
+
+
 def engine_named(name: str) -> Engine:
     """The engine called `name`; ValueError naming the choices."""
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r}{suggest(name, ENGINES)}; available: {', '.join(ENGINES)}")
     return ENGINES[name]
+
+
+def engine_names(text: str) -> list[str]:
+    """The engines of a comma-separated list (`hypothesis,atheris`), each known and named once;
+    ValueError naming the culprit. An engine whose package is missing is an error here, before
+    the run starts, rather than a worker that dies at once."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise ValueError(f"bad engine list {text!r}: write names separated by commas, e.g. {DEFAULT_ENGINES}")
+    for name in names:
+        engine_named(name)
+        if names.count(name) > 1:
+            raise ValueError(f"engine {name!r} is named twice in {text!r}")
+    if "atheris" in names:
+        from harness.engines.atheris_engine import AtherisMissing, require_atheris
+
+        try:
+            require_atheris()
+        except AtherisMissing as err:
+            raise ValueError(f"{err}; or leave it out: --engine hypothesis") from None
+    return names

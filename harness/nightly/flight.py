@@ -8,7 +8,10 @@ ends, an exception — the record is the reproducer and its last line the op tha
 Invariant: before op k of a sequence is applied, the record file holds the sequence's header
 (`version`, `pool`) and its ops 0..k, op k last; after the target is closed, a last `# closed`
 line. Writes are unbuffered `pwrite` calls: a process killed by any signal leaves them on disk.
-The record is a valid `.ops` program (`# closed` is a comment).
+The record is a valid `.ops` program (`# closed` is a comment). Only the worker process writes
+it: a child the engine forks to replay candidates (the atheris engine minimizes its crashes so)
+runs its executors unrecorded, or the record would show the child's last op — in flight for as
+long as the worker then takes to go on — instead of the worker's.
 
 The recorder also counts sequences and ops and collects behaviour features (the kinds of op and
 outcome seen under each pool style and growth strategy): the throughput and the coverage curve
@@ -44,6 +47,7 @@ class FlightRecorder:
         self.raised_path = raised_path
         self.on_step = on_step
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.pid = os.getpid()  # the process whose executors are recorded
         self.offset = 0
         self.lines: list[str] = []
         self.pool = PoolSpec()
@@ -116,10 +120,14 @@ def recording(recorder: FlightRecorder) -> Iterator[FlightRecorder]:
     original_open, original_step, original_close = Executor.open, Executor.step, Executor.close
 
     def open_(self: Executor) -> None:
+        if os.getpid() != recorder.pid:  # a forked replay: not the worker's own sequence
+            return original_open(self)
         recorder.begin(self.program)
         original_open(self)
 
     def step(self: Executor, op: Op):  # type: ignore[no-untyped-def]
+        if os.getpid() != recorder.pid:
+            return original_step(self, op)
         recorder.step(op)
         try:
             mismatch = original_step(self, op)
@@ -130,6 +138,8 @@ def recording(recorder: FlightRecorder) -> Iterator[FlightRecorder]:
         return mismatch
 
     def close(self: Executor):  # type: ignore[no-untyped-def]
+        if os.getpid() != recorder.pid:
+            return original_close(self)
         was_closed = self.closed
         try:
             return original_close(self)

@@ -7,7 +7,9 @@
 
 The child runs the program on a fresh target beside the model, statement by statement through
 the executor's incremental API, and publishes the index of the statement it is about to apply in
-a page shared with the parent. It sends its verdict (with the `Divergence`, if any) back through
+a page shared with the parent. Its faulthandler writes to an unnamed file of the parent's: a
+crash's stack (and, asked by SIGUSR1 before a hang is killed, the hung stack) becomes the
+verdict's `detail`, from which the crash's identity is read (`stacks`). It sends its verdict (with the `Divergence`, if any) back through
 a pipe and exits. The parent waits at most `timeout` seconds (then the child is killed: a hang)
 and, when `rss_limit_mb` is given, kills a child whose resident memory passes it (`oom`).
 
@@ -25,9 +27,12 @@ import pickle
 import select
 import signal
 import struct
+import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO
 
 import psutil
 
@@ -36,6 +41,7 @@ from harness.divergence import Divergence
 from harness.errors import InvalidProgram
 from harness.executor import Executor
 from harness.nightly.proc import cause_of, die_with_parent
+from harness.nightly.stacks import last_dump
 from harness.ops import Program
 from harness.targets import Unsupported, make_target
 
@@ -68,12 +74,13 @@ class Isolated:
         self.started = time.monotonic()
         self.shared = mmap.mmap(-1, _INDEX.size)
         _INDEX.pack_into(self.shared, 0, -1)
+        self.stack_file = tempfile.TemporaryFile()
         read_end, write_end = os.pipe()
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read_end)
-            _child(program, target, write_end, self.shared, parent)
+            _child(program, target, write_end, self.shared, parent, self.stack_file)
         os.close(write_end)
         self.pid = pid
         self.pipe = read_end
@@ -139,20 +146,42 @@ class Isolated:
         if code == 0 and self.data:
             verdict: Verdict = pickle.loads(bytes(self.data))
         else:
-            verdict = Verdict(CRASHED, self._index(), cause_of(code) if code < 0 else f"exit-{code}")
+            verdict = Verdict(CRASHED, self._index(), cause_of(code) if code < 0 else f"exit-{code}",
+                              detail=self._dump())
         verdict.seconds = seconds
         return self._close(verdict)
 
     def _kill(self, cause: str, detail: str) -> Verdict:
+        if cause == "timeout":
+            self._ask_for_stack()
         try:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         os.waitpid(self.pid, 0)
+        detail = "\n".join(filter(None, [detail, self._dump()]))
         return self._close(Verdict(CRASHED, self._index(), cause, detail=detail, seconds=time.monotonic() - self.started))
+
+    def _ask_for_stack(self, wait: float = 0.5) -> None:
+        """SIGUSR1: the hung child's faulthandler writes its stack (waiting at most `wait` s)."""
+        size = os.fstat(self.stack_file.fileno()).st_size
+        try:
+            os.kill(self.pid, signal.SIGUSR1)
+        except ProcessLookupError:
+            return
+        until = time.monotonic() + wait
+        while os.fstat(self.stack_file.fileno()).st_size == size and time.monotonic() < until:
+            time.sleep(0.01)
+        time.sleep(0.02)  # the rest of the dump
+
+    def _dump(self) -> str:
+        """The last stack the child's faulthandler wrote, or ""."""
+        self.stack_file.seek(0)
+        return last_dump(self.stack_file.read().decode("utf-8", "replace")) or ""
 
     def _close(self, verdict: Verdict) -> Verdict:
         os.close(self.pipe)
+        self.stack_file.close()
         self.shared.close()
         self.verdict = verdict
         return verdict
@@ -178,17 +207,19 @@ def _rss(pid: int) -> int:
         return 0
 
 
-def _child(program: Program, target: str, pipe: int, shared: mmap.mmap, parent: int) -> None:
+def _child(program: Program, target: str, pipe: int, shared: mmap.mmap, parent: int, stacks: IO[bytes]) -> None:
     """Run the program, write the pickled verdict to `pipe`, exit. Never returns."""
     try:
-        faulthandler.disable()  # the parent records how the child died; no stack dump in its log
+        faulthandler.enable(stacks)  # a crash's stack goes to the parent's file, not to any log
+        faulthandler.register(signal.SIGUSR1, stacks)  # the parent asks for it before killing a hang
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a run ends
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         die_with_parent(parent)
         verdict = _apply(program, target, lambda i: _INDEX.pack_into(shared, 0, i))
     except BaseException as error:  # anything the target raised past the executor
         index = _INDEX.unpack_from(shared, 0)[0]
-        verdict = Verdict(CRASHED, index, f"exception-{type(error).__name__}", detail=str(error)[:2000])
+        verdict = Verdict(CRASHED, index, f"exception-{type(error).__name__}",
+                          detail=f"{error}\n{traceback.format_exc()}"[-4000:])
     try:
         data = pickle.dumps(verdict)
     except Exception as error:  # a divergence holding something unpicklable

@@ -134,6 +134,7 @@ def _findings(report: dict) -> str:
         f'<p class="muted">seen by {escape(f["source"])}; file: <code>{escape(f["path"] or "(not saved)")}</code></p>'
         + (f'<p>replay: <code>{escape(f["replay"])}</code></p>' if f["replay"] else "")
         + f'<pre>{escape(f["reproducer"])}</pre>'
+        + (f'<p>stack (innermost first): <code>{escape(" ← ".join(f["stack"]))}</code></p>' if f["stack"] else "")
         + (f'<details><summary>last output of the process that saw it</summary><pre>{escape(f["detail"])}</pre></details>'
            if f["detail"] else "")
         + '</details>'

@@ -104,7 +104,7 @@ def finding_entry(run: RunDir, state: RunState, claim: Claim) -> dict:
         "cause": claim.cause, "op_kind": claim.op_kind, "observable": claim.observable, "last_op": claim.last_op,
         "seconds": claim.seconds, "source": claim.source, "status": claim.status,
         "path": str(path) if path is not None else None, "ops": claim.ops, "raw_ops": claim.raw_ops,
-        "minimized": claim.minimized, "description": claim.description, "detail": claim.detail,
+        "minimized": claim.minimized, "description": claim.description, "detail": claim.detail, "stack": claim.stack,
         "detections": max(state.hits.get(claim.key, 0), 1), "reproducer": reproducer,
         "replay": replay_command(path, claim.target, None) if path is not None else None,
     }

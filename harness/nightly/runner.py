@@ -8,8 +8,8 @@ One supervisor process (this one) runs the campaign in a run folder (`layout.Run
 its books (`books`) and its worker slots (`workforce`):
 
 1. Replays every `.ops` file of the corpus on every target, each in a forked child (`corpus`).
-2. Starts `workers` worker processes (`worker`), slot i on target i mod len(targets), and one
-   triage process (`triage`). A worker's flight record says what it is running; when a worker
+2. Starts `workers` worker processes (`worker`), slot i on the i-th (target, engine) pair in
+   turn (`workforce`), and one triage process (`triage`). A worker's flight record says what it is running; when a worker
    dies (signal, exception), hangs (no progress on an op for `hang_timeout` s: killed) or passes
    `rss_limit_mb` (killed), its death becomes a finding (`deaths`) and a new worker takes the slot.
 3. Every second it writes the run's state (`state`), and samples throughput, coverage and the
@@ -37,10 +37,9 @@ from pathlib import Path
 
 from harness import targets as target_registry
 from harness.nightly import report_html, report_json, summary
-from harness.nightly.board import finding_key
 from harness.nightly.books import Books
 from harness.nightly.corpus import corpus_files, replay_corpus
-from harness.nightly.engines import engine_named
+from harness.nightly.engines import DEFAULT_ENGINES, engine_names
 from harness.nightly.layout import RunDir
 from harness.nightly.proc import cause_of, kill, spawn_module, stop, tail
 from harness.nightly.state import FINISHED, INTERRUPTED, RunState
@@ -71,7 +70,7 @@ def nightly(
     out: Path = Path("reports"),
     resume: Path | None = None,
     *,
-    engine: str = "hypothesis",
+    engine: str = DEFAULT_ENGINES,
     profile: str = "nightly",
     database: str | None = None,
     corpus: Path | None = Path("corpora"),
@@ -109,7 +108,7 @@ def check_arguments(budget: float, targets: list[str], engine: str, hang_timeout
     unknown = [t for t in targets if t not in known]
     if unknown:
         raise ValueError(f"unknown target(s) {', '.join(unknown)}; available: {', '.join(known)}")
-    engine_named(engine)
+    engine_names(engine)
     if hang_timeout <= 0:
         raise ValueError(f"the hang timeout must be positive (got {hang_timeout:g} s)")
 
@@ -179,9 +178,8 @@ class Supervisor:
         if complete:
             self.state.corpus_results = [r.to_json() for r in results]
         for result in results:
-            if result.signature is not None:
-                key = finding_key(result.target, result.signature)
-                self.state.hits[key] = self.state.hits.get(key, 0) + 1
+            if result.key is not None:
+                self.state.hits[result.key] = self.state.hits.get(result.key, 0) + 1
         self.books.announce()
 
     def _campaign(self) -> None:

@@ -1,6 +1,8 @@
 """The worker slots of a session: starting, watching and replacing worker processes.
 
-Slot i runs target i mod len(targets). `tend` is called a few times a second for every slot:
+Slot i runs the i-th (target, engine) pair in turn: with targets A, B and engines
+hypothesis, atheris, slots 0–3 run A/hypothesis, A/atheris, B/hypothesis, B/atheris, then again.
+`tend` is called a few times a second for every slot:
 
 - no worker: start one, unless the slot waits out a back-off (deaths closer than
   `RESTART_WINDOW` seconds slow restarts down, up to 30 s) or gave up (`GIVE_UP_AFTER` harness
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 
 from harness.nightly.books import Books
 from harness.nightly.deaths import examine
+from harness.nightly.engines import engine_names
 from harness.nightly.flight import read_flight
 from harness.nightly.layout import WorkerFiles
 from harness.nightly.proc import kill, spawn_module, stop
@@ -35,10 +38,11 @@ GIVE_UP_AFTER = 5
 
 @dataclass
 class Slot:
-    """One worker slot: the successive worker processes of one target."""
+    """One worker slot: the successive worker processes of one target and one engine."""
 
     index: int
     target: str
+    engine: str
     files: WorkerFiles
     process: subprocess.Popen | None = None  # while a worker runs
     starts: int = 0
@@ -51,6 +55,11 @@ class Slot:
     def name(self) -> str:
         return f"worker {self.index}"
 
+    @property
+    def label(self) -> str:
+        """`worker 0 (hypothesis on reference)`, for the log."""
+        return f"{self.name} ({self.engine} on {self.target})"
+
 
 class Workforce:
     """The slots of one session; workers stop by themselves at `stop_at` (monotonic)."""
@@ -59,7 +68,8 @@ class Workforce:
         self.books = books
         self.stop_at = stop_at
         state, run = books.state, books.run
-        self.slots = [Slot(i, state.targets[i % len(state.targets)], run.worker(i).create()) for i in range(state.workers)]
+        pairs = [(target, engine) for target in state.targets for engine in engine_names(state.engine)]
+        self.slots = [Slot(i, *pairs[i % len(pairs)], run.worker(i).create()) for i in range(state.workers)]
 
     def live(self) -> list[Slot]:
         return [slot for slot in self.slots if slot.process is not None]
@@ -101,7 +111,7 @@ class Workforce:
         slot.files.stats.unlink(missing_ok=True)
         slot.files.flight.unlink(missing_ok=True)  # the previous worker's record was examined at its end
         args = ["--run", str(books.run.root), "--slot", str(slot.index), "--target", slot.target,
-                "--engine", state.engine, "--profile", state.profile, "--parent", str(os.getpid()),
+                "--engine", slot.engine, "--profile", state.profile, "--parent", str(os.getpid()),
                 "--stop-at", f"{time.time() + (self.stop_at - time.monotonic()):.6f}",
                 "--clock-zero", f"{time.time() - books.clock():.6f}"]
         args += ["--database", state.database] if state.database else []
@@ -121,7 +131,7 @@ class Workforce:
         elif self._hung(slot):
             self._ended(slot, kill(process, dump=True), "timeout")
         elif (limit := self.books.state.rss_limit_mb) and self.books.sampler.rss(process.pid) > limit << 20:
-            self.books.log(f"{slot.name} ({slot.target}) passed {limit} MiB resident: killing it")
+            self.books.log(f"{slot.label} passed {limit} MiB resident: killing it")
             self._ended(slot, kill(process), "oom")
 
     def _hung(self, slot: Slot) -> bool:
@@ -135,7 +145,7 @@ class Workforce:
         record = read_flight(slot.files.flight)
         if record is None or not record.in_flight:
             return False
-        self.books.log(f"{slot.name} ({slot.target}) made no progress for {timeout:g} s on `{record.last_op}`: killing it")
+        self.books.log(f"{slot.label} made no progress for {timeout:g} s on `{record.last_op}`: killing it")
         return True
 
     def _ended(self, slot: Slot, code: int, killed_for: str | None, stopping: bool = False) -> None:
@@ -146,7 +156,7 @@ class Workforce:
         slot.process = None
         if stopping and killed_for is None and code in (0, -signal.SIGTERM, -signal.SIGKILL):
             return
-        death = examine(slot.files, code, killed_for, slot.target, books.clock(), slot.name)
+        death = examine(slot.files, code, killed_for, slot.target, books.clock(), slot.label)
         if death.claim is not None:
             books.death(slot.index, slot.target, death.claim.cause, death.claim.signature, death.claim.key)
             books.board.claim(death.claim)
@@ -156,7 +166,7 @@ class Workforce:
             slot.errors_in_row += 1
             if slot.errors_in_row >= GIVE_UP_AFTER:
                 slot.retired = True
-                books.error(f"{slot.name} ({slot.target}) is not restarted after {GIVE_UP_AFTER} errors in a row")
+                books.error(f"{slot.label} is not restarted after {GIVE_UP_AFTER} errors in a row")
         now = time.monotonic()
         slot.deaths = [t for t in slot.deaths if now - t < RESTART_WINDOW] + [now]
         crowded = len(slot.deaths) - 2

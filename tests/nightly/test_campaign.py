@@ -62,7 +62,7 @@ def test_workers_that_crash_or_hang_are_replaced_and_their_deaths_are_findings(c
     report = load_report(only_run(tmp_path / "reports"))
     deaths = {(d["slot"], d["cause"], d["signature"]) for d in report["deaths"]}
     assert {(0, "timeout", "crash/timeout/shared-grow"), (1, "SIGSEGV", "crash/SIGSEGV/grow")} <= deaths
-    assert "worker 0 (crashy) made no progress for 2 s on `shared-grow s1 1`: killing it" in done.stderr
+    assert "worker 0 (soak on crashy) made no progress for 2 s on `shared-grow s1 1`: killing it" in done.stderr
     first = min(d["seconds"] for d in report["deaths"] if d["slot"] == 1)
     later = [p["name"] for s in report["resources"]["samples"] if s["t"] > first for p in s["processes"]]
     assert "worker 1" in later  # a new worker took the slot
@@ -77,7 +77,7 @@ def test_a_worker_exhausting_memory_is_killed_at_the_limit(crashy, tmp_path: Pat
     done = run_nightly(tmp_path / "reports", "--engine", "soak", "--budget", "15s", "--workers", "1", "--target", "crashy",
                        "--corpus", str(corpus(tmp_path / "corpus", exhaust=EXHAUST)), "--rss-limit-mb", "300")
     assert done.returncode == 1, done.stderr[-3000:]
-    assert "worker 0 (crashy) passed 300 MiB resident: killing it" in done.stderr
+    assert "worker 0 (soak on crashy) passed 300 MiB resident: killing it" in done.stderr
     report = load_report(only_run(tmp_path / "reports"))
     assert [d["signature"] for d in report["deaths"] if d["cause"] == "oom"][:1] == ["crash/oom/read"]
     finding = {f["signature"]: f for f in report["findings"]}["crash/oom/read"]

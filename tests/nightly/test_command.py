@@ -27,7 +27,7 @@ def test_the_documented_command_line_parses() -> None:
     assert (args.budget, args.workers, args.targets, args.out, args.resume) == \
         (8 * 3600, os.cpu_count(), ["reference", "crashy"], Path("reports"), None)
     args = parser().parse_args(["--resume", "reports/2025-01-31-abcdef", "--workers", "3"])
-    assert args.resume == Path("reports/2025-01-31-abcdef") and args.workers == 3 and args.engine == "hypothesis"
+    assert args.resume == Path("reports/2025-01-31-abcdef") and args.workers == 3 and args.engine == "hypothesis,atheris"
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "many"])
@@ -40,6 +40,9 @@ def test_a_bad_worker_count_is_refused(text: str) -> None:
     (["--target", "nosuch", "--budget", "10s"], "unknown target(s) nosuch; available:"),
     (["--resume", "/nonexistent/run"], "no run to resume: /nonexistent/run/state.json does not exist"),
     (["--budget", "0s"], "the budget must be positive"),
+    (["--engine", "hypotesis"], "unknown engine 'hypotesis'; did you mean `hypothesis`"),
+    (["--engine", "hypothesis,,atheris"], "bad engine list 'hypothesis,,atheris'"),
+    (["--engine", "soak,soak"], "engine 'soak' is named twice"),
 ])
 def test_misuse_exits_2_with_a_message(argv, message, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(parser().parse_args([*argv, "--out", str(tmp_path)])) == 2

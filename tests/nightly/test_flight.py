@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,21 @@ def test_a_new_sequence_replaces_the_record(tmp_path: Path) -> None:
     flight = read_flight(record)
     assert flight is not None and not flight.in_flight
     assert flight.program == "version 1\npool memories=1\nmodule z min=0\n" and recorder.sequences == 2
+
+
+def test_a_forked_replay_leaves_the_workers_record_alone(tmp_path: Path) -> None:
+    record = tmp_path / "flight.ops"
+    with recording(FlightRecorder(record)) as recorder:
+        run(program(SEGV), make_target("reference"))
+        before = record.read_bytes()
+        pid = os.fork()
+        if pid == 0:  # as an engine's minimization child: replay another program, then exit
+            try:
+                run(program("version 1\npool memories=1\nmodule z min=0\n"), make_target("reference"))
+            finally:
+                os._exit(0)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert record.read_bytes() == before and recorder.sequences == 1
 
 
 def test_recording_restores_the_executor(tmp_path: Path) -> None:

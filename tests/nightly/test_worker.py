@@ -10,10 +10,13 @@ import pytest
 from harness.campaign import Finding
 from harness.executor import run
 from harness.nightly.board import SAVED, Board
-from harness.nightly.engines import ENGINES, engine_named
+from harness.nightly.books import Books
+from harness.nightly.engines import ENGINES, engine_named, engine_names
 from harness.nightly.flight import FlightRecorder
 from harness.nightly.layout import RunDir
+from harness.nightly.state import RunState
 from harness.nightly.worker import Publisher, SharedCampaign, read_stats
+from harness.nightly.workforce import Workforce
 from harness.targets import make_target
 
 from .helpers import PASSING, program
@@ -79,3 +82,25 @@ def test_engines_are_looked_up_by_name() -> None:
     assert {"hypothesis", "atheris", "soak"} <= set(ENGINES)
     with pytest.raises(ValueError, match="unknown engine 'hypotesis'; did you mean `hypothesis`"):
         engine_named("hypotesis")
+
+
+def test_worker_slots_take_the_target_and_engine_pairs_in_turn(tmp_path: Path) -> None:
+    state = RunState("r", 60.0, ["reference", "crashy"], "hypothesis,soak", workers=5)
+    run = RunDir(tmp_path / "run").create()
+    books = Books(run, state, lambda line: None)
+    slots = Workforce(books, stop_at=0.0).slots
+    assert [(s.target, s.engine) for s in slots] == [
+        ("reference", "hypothesis"), ("reference", "soak"), ("crashy", "hypothesis"), ("crashy", "soak"),
+        ("reference", "hypothesis")]
+    assert slots[1].label == "worker 1 (soak on reference)"
+
+
+def test_a_missing_engine_package_is_refused_before_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.engines import atheris_engine
+
+    def missing() -> None:
+        raise atheris_engine.AtherisMissing("the atheris engine needs the atheris package: pip install ...")
+
+    monkeypatch.setattr(atheris_engine, "require_atheris", missing)
+    with pytest.raises(ValueError, match="needs the atheris package.*or leave it out: --engine hypothesis"):
+        engine_names("hypothesis,atheris")
