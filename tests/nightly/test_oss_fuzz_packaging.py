@@ -73,3 +73,17 @@ def test_the_fuzzer_script_runs_libfuzzer_through_the_atheris_entry(tmp_path: Pa
                           env={**os.environ, "PYTHONPATH": str(ROOT), "POOLFUZZ_FINDINGS": str(tmp_path / "found")})
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Done 20 runs" in done.stderr
+
+
+@pytest.mark.slow  # two minutes: a virtual environment, PyInstaller, the packaged fuzzer's runs
+def test_the_build_script_builds_a_fuzzer_that_runs_its_seed_corpus(tmp_path: Path) -> None:
+    """build.sh as the OSS-Fuzz image runs it (`build_locally.sh` stands in for the image)."""
+    done = subprocess.run([str(PACKAGING / "build_locally.sh"), str(tmp_path)], capture_output=True, text=True,
+                          timeout=1200)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    out = tmp_path / "out"
+    assert {"poolfuzz_fuzzer", "poolfuzz_fuzzer.pkg", "poolfuzz_fuzzer.options", "poolfuzz_fuzzer_seed_corpus.zip",
+            "poolfuzz-native"} <= {p.name for p in out.iterdir()}
+    runs = len(list((ROOT / "corpora" / "regression").glob("*.ops"))) + 200
+    assert f"Done {runs} runs" in (tmp_path / "fuzzer.log").read_text()
+    assert not (tmp_path / "findings").exists()  # the reference allocator: no divergence
