@@ -6,13 +6,15 @@ contents above `keep` are not yet reset, so it must not be reused. `push` report
 holds `batch` slots, and the owner then calls `flush`, which performs every queued `madvise` in
 push order and returns the slots, in the same order, to be freed.
 
-A `batch` of 0 or 1 means every push fills the queue: each deallocation is decommitted at once.
+A `batch` of 0 or 1 means every push fills the queue: each deallocation is decommitted at once
+(the pool then skips the queue and calls `decommit` itself).
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from allocator.errors import SyscallError
 from allocator.vm import VirtualMemory
@@ -25,9 +27,12 @@ class QueuedSlot:
     index: int
     regions: list[tuple[int, int]] = field(default_factory=list)
 
+    def add(self, address: int, length: int) -> None:
+        """Appends a range to decommit (the `Decommit` callback of `clear_and_remain_ready`)."""
+        self.regions.append((address, length))
 
-@dataclass(frozen=True)
-class Flushed:
+
+class Flushed(NamedTuple):
     """A slot whose decommit ran; `error` is set if a `madvise` failed (contents unknown)."""
 
     index: int
@@ -66,10 +71,11 @@ class DecommitQueue:
         """Takes every queued slot and performs its `madvise`s, in push order."""
         with self._lock:
             entries, self._entries = self._entries, []
-        return [self._decommit(vm, entry) for entry in entries]
+        return [self.decommit(vm, entry) for entry in entries]
 
     @staticmethod
-    def _decommit(vm: VirtualMemory, entry: QueuedSlot) -> Flushed:
+    def decommit(vm: VirtualMemory, entry: QueuedSlot) -> Flushed:
+        """Performs `entry`'s `madvise`s now (a flush of it alone, as a batch of 1 does)."""
         try:
             for address, length in entry.regions:
                 vm.decommit(address, length)

@@ -64,7 +64,8 @@ class Module:
             if plan.kind is Initialization.IMAGE else None
         )
         self._lock = threading.Lock()
-        self._instances: set[Instance | _Pending] = set()
+        self._instances: set[Instance] = set()
+        self._pending = 0  # instantiations under way: they hold the module too
         self._dropped = False
         self._purged = False
 
@@ -72,7 +73,7 @@ class Module:
         state = "purged" if self._purged else "dropped" if self._dropped else "live"
         return (
             f"Module({self.name!r}, min={self.min_pages}, max={self.max_pages}, "
-            f"{self.initialization.value}, {state}, instances={len(self._instances)})"
+            f"{self.initialization.value}, {state}, instances={self.live_instances})"
         )
 
     @property
@@ -93,28 +94,30 @@ class Module:
 
     @property
     def live_instances(self) -> int:
-        return len(self._instances)
+        """Instances alive, counting those being created."""
+        return len(self._instances) + self._pending
 
     # --- instantiate ------------------------------------------------------------------
 
     def instantiate(self) -> Instance:
         """A new instance in a pool slot; `PoolExhausted` if every slot is taken."""
+        runtime = self._runtime
         with self._lock:
             if self._dropped:
                 raise InvalidState(f"instantiate of module {self.name!r} after drop()")
-            self._runtime.check_open(f"instantiate of module {self.name!r}")
-            placeholder = _Pending()
-            self._instances.add(placeholder)  # holds the module while the slot is prepared
+            if runtime.closed:
+                runtime.check_open(f"instantiate of module {self.name!r}")
+            self._pending += 1  # holds the module while the slot is prepared
         try:
-            index, slot = self._runtime.pool.allocate(self.id, self.min_bytes, self.image)
+            index, slot = runtime.pool.allocate(self.id, self.min_bytes, self.image)
         except BaseException:
-            self._release(placeholder)
+            self._release(None)
             raise
         instance = Instance(self, index, LinearMemory(slot, self.min_bytes, self.max_pages))
         with self._lock:
             self._instances.add(instance)
-            self._instances.discard(placeholder)
-            if self._runtime.closed:  # closed while the slot was prepared: never usable
+            self._pending -= 1
+            if runtime.closed:  # closed while the slot was prepared: never usable
                 instance.memory._invalidate("its engine was closed")
         if self.initialization is Initialization.RUNTIME:
             self._write_segments(instance.memory)
@@ -133,15 +136,18 @@ class Module:
             if self._dropped:
                 raise InvalidState(f"module {self.name!r} was already dropped")
             self._dropped = True
-            purge = not self._instances
+            purge = not self._instances and not self._pending
         if purge:
             self._purge()
 
-    def _release(self, instance: Instance | _Pending) -> None:
-        """An instance (or a failed instantiation) no longer holds the module."""
+    def _release(self, instance: Instance | None) -> None:
+        """An instance (None: a failed instantiation) no longer holds the module."""
         with self._lock:
-            self._instances.discard(instance)
-            purge = self._dropped and not self._instances
+            if instance is None:
+                self._pending -= 1
+            else:
+                self._instances.discard(instance)
+            purge = self._dropped and not self._instances and not self._pending
         if purge:
             self._purge()
 
@@ -161,13 +167,9 @@ class Module:
     def _engine_closed(self) -> None:
         """The engine is closing: every instance's memory becomes unusable."""
         with self._lock:
-            instances = [i for i in self._instances if isinstance(i, Instance)]
+            instances = list(self._instances)
         for instance in instances:
             instance.memory._invalidate("its engine was closed")
-
-
-class _Pending:
-    """Stands for an instance being created, so that a concurrent drop() does not purge."""
 
 
 class Instance:

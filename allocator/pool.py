@@ -18,13 +18,16 @@ Each slot is in one of the states of `SlotState`:
 
 *Queued* slots wait for their `madvise` in the `DecommitQueue`, flushed once it holds
 `decommit_batch` slots, or when an allocation finds no free slot (then the pick is retried), or
-before a module is purged. Separately, a slot whose last operation failed half-way is *unknown*:
+before a module is purged. With `decommit_batch <= 1` nothing is ever queued: the deallocation
+performs its own `madvise` (`DecommitQueue.decommit`) and frees the slot at once, without the
+queue's round trip. Separately, a slot whose last operation failed half-way is *unknown*:
 nothing is known about its memory, and whoever takes it next first re-paves it with
 `reset_with_anon_memory` (Wasmtime's `ImageSlot::Unknown`).
 
 Thread safety: the index allocator, the queue and the slot table have their own locks; the work
 on one slot's memory (instantiate, clear) runs outside them, by the one thread that holds it.
-`close` waits for running operations and then unmaps everything.
+`close` waits for running operations and then unmaps everything. Every operation passes the
+pool's gate (`_Gate`), one uncontended lock acquisition on the way in and one on the way out.
 """
 
 from __future__ import annotations
@@ -103,7 +106,9 @@ class MemoryPool:
         Raises `PoolExhausted` if no slot is free even after flushing the decommit queue; a
         `SyscallError` leaves the slot free and unknown.
         """
-        with self._gate.operation("allocate"):
+        gate = self._gate
+        gate.enter("allocate")
+        try:
             index = self._alloc_index(module)
             try:
                 slot = self._take_slot(index)
@@ -113,6 +118,8 @@ class MemoryPool:
                 self.index.free(index)
                 raise
             return index, slot
+        finally:
+            gate.leave()
 
     def _alloc_index(self, module: Hashable) -> int:
         index = self.index.alloc(module)
@@ -128,13 +135,14 @@ class MemoryPool:
 
     def _take_slot(self, index: int) -> MemoryImageSlot:
         """The slot object of `index`, created on first use, re-paved if unknown."""
-        with self._lock:
-            slot = self._slots[index]
-            if slot is None:
-                slot = self._slot_class(self.vm, self.slot_base(index), self.layout.static_size)
-                self._slots[index] = slot
-            unknown = index in self._unknown
-        if unknown:
+        slot = self._slots[index]
+        if slot is None:
+            with self._lock:
+                slot = self._slots[index]
+                if slot is None:
+                    slot = self._slot_class(self.vm, self.slot_base(index), self.layout.static_size)
+                    self._slots[index] = slot
+        if self._unknown and self.is_unknown(index):  # the set is only ever non-empty after a failure
             slot.reset_with_anon_memory()
             with self._lock:
                 self._unknown.discard(index)
@@ -148,25 +156,30 @@ class MemoryPool:
 
     def deallocate(self, index: int) -> None:
         """Clears a used slot (keeping `keep_resident` bytes) and frees or queues it."""
-        with self._gate.operation("deallocate"):
+        gate = self._gate
+        gate.enter("deallocate")
+        try:
             slot = self._slots[index]
             assert slot is not None and self.index.state(index) is IndexState.USED, (
                 f"deallocate of slot {index}, which is {self.slot_state(index).value}"
             )
             entry = QueuedSlot(index)
             try:
-                slot.clear_and_remain_ready(
-                    self.layout.keep_resident, lambda a, n: entry.regions.append((a, n))
-                )
+                slot.clear_and_remain_ready(self.layout.keep_resident, entry.add)
             except BaseException:
                 self._mark_unknown(index)
                 self.index.free(index)
                 raise
             self._queue_or_free(entry)
+        finally:
+            gate.leave()
 
     def _queue_or_free(self, entry: QueuedSlot) -> None:
         if not entry.regions:
             self.index.free(entry.index)
+            return
+        if self.queue.batch <= 1:  # nothing is ever queued: decommit now, no queue round trip
+            self._finish_decommit(DecommitQueue.decommit(self.vm, entry))
             return
         with self._lock:
             self._queued.add(entry.index)
@@ -252,32 +265,50 @@ class MemoryPool:
 
 
 class _Gate:
-    """Admits operations until `close()`, which waits for the running ones to finish."""
+    """Admits operations until `close()`, which waits for the running ones to finish.
+
+    `enter`/`leave` bracket an operation (`operation(what)` is the same as a `with` block); on
+    the uncontended path each is one acquisition of a plain lock. `close` waits on an event that
+    the last operation to leave sets.
+    """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._running = 0
+        self._idle: threading.Event | None = None  # set once a closing gate has no operation
         self.closed = False
 
-    @contextmanager
-    def operation(self, what: str) -> Iterator[None]:
-        with self._cond:
+    def enter(self, what: str) -> None:
+        """Admits one operation; `InvalidState` once the gate is closed."""
+        with self._lock:
             if self.closed:
                 raise InvalidState(f"{what} on a closed pool; its engine was closed")
             self._running += 1
+
+    def leave(self) -> None:
+        """Ends an operation that `enter` admitted."""
+        with self._lock:
+            self._running -= 1
+            idle = self._idle if self._running == 0 else None
+        if idle is not None:
+            idle.set()
+
+    @contextmanager
+    def operation(self, what: str) -> Iterator[None]:
+        self.enter(what)
         try:
             yield
         finally:
-            with self._cond:
-                self._running -= 1
-                self._cond.notify_all()
+            self.leave()
 
     def close(self) -> bool:
         """Closes the gate; True the first time (after the running operations finished)."""
-        with self._cond:
+        with self._lock:
             if self.closed:
                 return False
             self.closed = True
-            while self._running:
-                self._cond.wait()
-            return True
+            if self._running == 0:
+                return True
+            self._idle = idle = threading.Event()
+        idle.wait()
+        return True

@@ -106,8 +106,11 @@ class SyscallCounter:
         return f"SyscallCounter({self.snapshot()!r})"
 
 
+_VOID_P = ffi.typeof("void *")  # parsed once: a cast by type name parses it every time
+
+
 def _pointer(address: int) -> Any:
-    return ffi.cast("void *", address)
+    return ffi.cast(_VOID_P, address)
 
 
 def _failed(result: Any) -> bool:

@@ -9,7 +9,8 @@
 
 These do no checking: callers go through `harness.observers`, which refuses inaccessible ranges.
 
-Build and cache. The module is compiled with cffi's API mode (`FFI.set_source` + `compile`)
+Build and cache (`compiled`, shared with the benchmark's helpers in `harness.bench.native`).
+The module is compiled with cffi's API mode (`FFI.set_source` + `compile`)
 into a cache directory, `$POOLFUZZ_CACHE` if set, else `$XDG_CACHE_HOME/poolfuzz`, else
 `~/.cache/poolfuzz`. Its file name carries a hash of everything that shapes the binary (the C
 source, the declarations, the interpreter's extension suffix, the cffi version), so an edited
@@ -56,12 +57,12 @@ def cache_dir() -> Path:
     return Path(xdg) / "poolfuzz"
 
 
-def module_name(source: str) -> str:
-    """The extension's module name: fixed prefix plus a hash of what shapes the binary."""
+def module_name(source: str, cdef: str = CDEF, prefix: str = "_poolfuzz_native_") -> str:
+    """An extension's module name: `prefix` plus a hash of what shapes the binary."""
     key = "\0".join(
-        (source, CDEF, sysconfig.get_config_var("EXT_SUFFIX") or "", cffi.__version__)
+        (source, cdef, sysconfig.get_config_var("EXT_SUFFIX") or "", cffi.__version__)
     )
-    return "_poolfuzz_native_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return prefix + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 @functools.cache
@@ -70,37 +71,48 @@ def native() -> ModuleType:
 
     Raises `NativeBuildError` if the module has to be built and cannot be.
     """
-    source = SOURCE_PATH.read_text()
-    name = module_name(source)
+    return compiled(SOURCE_PATH, CDEF, "_poolfuzz_native_")
+
+
+def compiled(source_path: Path, cdef: str, prefix: str) -> ModuleType:
+    """The extension built from the C file `source_path` with the declarations `cdef`: loaded
+    from the cache, after building it there if it is missing (see the module docstring). Its
+    module name is `prefix` plus the hash of `module_name`. Every native helper of poolfuzz is
+    built by this one function."""
+    source = source_path.read_text()
+    name = module_name(source, cdef, prefix)
     path = cache_dir() / (name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
     if not path.exists():
-        build(name, source, path)
+        build(name, source, path, cdef, source_path)
     return load(name, path)
 
 
-def build(name: str, source: str, path: Path) -> None:
-    """Compiles `source` as extension `name` and moves the binary atomically to `path`."""
-    check_compiler()
+def build(name: str, source: str, path: Path, cdef: str = CDEF,
+          source_path: Path = SOURCE_PATH) -> None:
+    """Compiles `source` (read from `source_path`, named in errors) with the declarations
+    `cdef` as extension `name` and moves the binary atomically to `path`."""
+    check_compiler(source_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ffi = cffi.FFI()
-    ffi.cdef(CDEF)
+    ffi.cdef(cdef)
     ffi.set_source(name, source, extra_compile_args=["-O2"])
     with tempfile.TemporaryDirectory(prefix=".build-", dir=path.parent) as tmp:
         try:
             built = ffi.compile(tmpdir=tmp, verbose=False)
         except Exception as exc:  # cffi raises distutils/setuptools errors of several types
-            raise NativeBuildError(f"compiling {SOURCE_PATH} failed: {exc}") from exc
+            raise NativeBuildError(f"compiling {source_path} failed: {exc}") from exc
         os.replace(built, path)
 
 
-def check_compiler() -> None:
-    """Raises `NativeBuildError` unless the C compiler that cffi will call exists."""
+def check_compiler(source_path: Path = SOURCE_PATH) -> None:
+    """Raises `NativeBuildError` unless the C compiler that cffi will call exists (the message
+    names `source_path`, the file that needed it)."""
     configured = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
     compiler = shlex.split(configured)[0]
     if shutil.which(compiler) is None:
         raise NativeBuildError(
             f"no C compiler: {compiler!r} (from {'$CC' if os.environ.get('CC') else 'sysconfig'}) "
-            f"was not found; poolfuzz compiles {SOURCE_PATH.name} on first use. Install gcc or "
+            f"was not found; poolfuzz compiles {source_path.name} on first use. Install gcc or "
             "clang, or set CC to a C compiler."
         )
 

@@ -5,10 +5,22 @@
     outcome.skipped         # the reason, if the target could not honour the pool settings
 
 After every op the executor compares the op's result (against the file's `=> RESULT` when given,
-and against the model always), then runs the cheap checks on the instance the op named
-(`accessible`, page states). Every `full_every` ops and at the end it runs the full checks on
-every live instance (page contents too), and after `target.close()` it checks that nothing was
-left behind (image memfds). The first disagreement ends the run.
+and against the model always), then checks what the op can have changed (`OP_CHECKS`):
+
+| op | checked right after it |
+|---|---|
+| `instantiate` | its memory: accessible bytes, page states, disjoint from every other live one; page states of every live memory; image memfds |
+| `deallocate`, `drop` | page states of every live memory (a clear or purge of a wrong slot); image memfds |
+| `module` | image memfds |
+| `grow` | its memory: accessible bytes, page states |
+| `read`, `write`, `touch` | its memory: page states |
+| `size`, `expect`, shared memories | nothing more (they change no slot) |
+
+Page states are compared whole (one pagemap read and one bytes comparison a memory), so the
+sweep over every live memory after a pool-level op stays cheap. Every `full_every` ops and at
+the end it runs the full checks on every live instance (accessible bytes, page states and
+page contents), and after `target.close()` it checks that nothing was left behind (image
+memfds). The first disagreement ends the run.
 """
 
 from __future__ import annotations
@@ -24,7 +36,6 @@ from harness.expectations import expectations_of
 from harness.model import Model
 from harness.ops import (
     WASM_PAGE,
-    Deallocate,
     Error,
     Expect,
     Faults,
@@ -202,29 +213,52 @@ class Executor:
         return self.target.apply(op)
 
     def _after(self, op: Op, observed: Result | None) -> Mismatch | None:
-        """Cheap checks after an op: the instance it named, and memfds when they may change."""
-        if isinstance(op, Instantiate) and not isinstance(observed, Error):
-            self._learn_image_inode(op)
-            mismatch = self._check_disjoint(op.instance)
-            if mismatch is not None:
-                return mismatch
-        if isinstance(op, (Instantiate, Deallocate)) or op.kind in ("module", "drop"):
-            mismatch = checks.check_memfds(self.model, self.memfd_baseline)
-            if mismatch is not None:
-                return mismatch
+        """The checks of what `op` can have changed (the table of the module docstring)."""
+        kind = op.kind
+        checks_of = OP_CHECKS.get(kind, ())
+        if not checks_of:
+            return None
         name = getattr(op, "instance", None)
-        if name in self.model.instances:
-            return self._check_instance(name, full=False)
+        if kind == "instantiate":
+            if isinstance(observed, Error):
+                return checks.check_memfds(self.model, self.memfd_baseline) or self._sweep_pages()
+            self._learn_image_inode(op)  # type: ignore[arg-type]
+        for check in checks_of:
+            if check == "memfds":
+                mismatch = checks.check_memfds(self.model, self.memfd_baseline)
+            elif check == "sweep":
+                mismatch = self._sweep_pages(skip=name)
+            elif check == "disjoint":
+                mismatch = self._check_disjoint(name)  # type: ignore[arg-type]
+            elif name in self.model.instances:
+                mismatch = self._check_instance(name, full=False, accessible=check == "instance")
+            else:
+                mismatch = None
+            if mismatch is not None:
+                return mismatch
         return None
 
-    def _check_instance(self, name: str, full: bool) -> Mismatch | None:
+    def _check_instance(self, name: str, full: bool, accessible: bool = True) -> Mismatch | None:
         region = self.target.memory(name)
         length = self.model.instances[name].slot.accessible
         return (
-            checks.check_accessible(self.model, name, region, None)  # per-address queries: no full maps parse
+            (checks.check_accessible(self.model, name, region, None) if accessible or full else None)
             or checks.check_pages(self.model, name, region, length)
             or (checks.check_contents(self.model, name, region, length) if full else None)
         )
+
+    def _sweep_pages(self, skip: str | None = None) -> Mismatch | None:
+        """Page states of every live memory but `skip` (checked already): the cheap cross-slot
+        check after an op that works on the pool (a slot index gone wrong clears, maps or
+        purges another instance's slot)."""
+        for name, instance in self.model.instances.items():
+            if name == skip:
+                continue
+            region = self.target.memory(name)
+            mismatch = checks.check_pages(self.model, name, region, instance.slot.accessible)
+            if mismatch is not None:
+                return mismatch
+        return None
 
     def _check_disjoint(self, name: str) -> Mismatch | None:
         """A new instance's memory must not share its base, or any byte of its slot, with
@@ -302,6 +336,22 @@ class Executor:
             source=mismatch.source,
             detail=mismatch.detail,
         )
+
+
+OP_CHECKS: dict[str, tuple[str, ...]] = {
+    "instantiate": ("disjoint", "memfds", "instance", "sweep"),
+    "deallocate": ("memfds", "sweep"),
+    "drop": ("memfds", "sweep"),
+    "module": ("memfds",),
+    "grow": ("instance",),
+    "read": ("pages",),
+    "write": ("pages",),
+    "touch": ("pages",),
+}
+"""What is checked right after each op kind (kinds not named: nothing beyond the result).
+`instance`: the op's memory, accessible bytes and page states; `pages`: its page states only;
+`disjoint`: its slot against every other live one; `sweep`: page states of every live memory;
+`memfds`: the image memfds open."""
 
 
 def run(program: Program, target: Target, full_every: int = 16) -> Outcome:

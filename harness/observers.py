@@ -10,10 +10,12 @@ instead of faulting on a PROT_NONE page, an unmapped gap, a page past the end of
     mappings() -> [Mapping]                   /proc/self/maps
     accessible_bytes(base, limit)             RW bytes from base, stopping at a file's end
     page_states(addr, length) -> [PageState]  ABSENT / ZERO / FILE / PRIVATE (+ rarer ones)
+    page_codes(addr, length) -> bytes         the same, one letter a page (`PageState.code`)
     resident_pages(addr, length)              mincore
     touch(addr, length) -> faults             one atomic OR of 0 a page, faults counted in C
     read_memory(addr, length)                 a read through the mapping (it has effects)
     peek_memory(addr, length)                 the same bytes, changing no page's state
+    peek_parts(addr, length)                  the same, without the pages that are zero by definition
     memfd_count(name), inode_at(addr), mappings_of_inode(inode)
     process_resources() -> {rss, fds, mappings}
 
@@ -23,8 +25,10 @@ Per-call cost is kept low because they run after every op of a campaign. A range
 by asking the kernel for just the mappings it spans (PROCMAP_QUERY, Linux 6.11+, about 5 µs
 each; older kernels read `/proc/self/maps` whole, about 1 ms); pass `maps=mappings()` to share
 one full reading among several calls instead. Pagemap is read with one `pread` of just the range
-asked. Both `/proc` descriptors stay open (reopened after a fork, since an inherited one would
-describe the parent). A checked touch of one page costs about 15 µs, of 256 pages about 60 µs.
+asked, and turned into page states by C-speed byte operations (`page_codes`), not a Python loop
+over the pages. Both `/proc` descriptors stay open (reopened after a fork, since an inherited one
+would describe the parent). `memfd_count` reads each descriptor's link once per file; reads of
+sealed image memfds are remembered (they cannot change). A checked touch of one page costs about 15 µs, of 256 pages about 60 µs.
 
 Kernel facts (measured on Linux 6.18 x86-64, 4 KiB pages, THP=madvise, no swap, as root, and
 asserted exactly by `tests/observers/`, the anonymous and image walks 200 times over, with THP
@@ -80,6 +84,7 @@ import functools
 import itertools
 import os
 import struct
+import threading
 from typing import Iterator, NamedTuple
 
 import cffi
@@ -206,13 +211,35 @@ _COVERING_OR_NEXT_VMA = 0x10
 _NAME_MAX = 4096
 
 
+_PERMS = tuple(
+    "".join(letter if flags & bit else "-" for letter, bit in (("r", 1), ("w", 2), ("x", 4)))
+    + ("s" if flags & 8 else "p")
+    for flags in range(16)
+)
+"""The `perms` of a mapping by the low four bits of `procmap_query.vma_flags`."""
+
+_query_buffers = threading.local()  # per thread: the request template and the name buffer
+
+
+def _query_request() -> tuple[bytes, object]:
+    """This thread's `(request template, name buffer)`; the template asks for the mapping
+    containing (or next above) address 0, naming it into the buffer."""
+    buffers = getattr(_query_buffers, "buffers", None)
+    if buffers is None:
+        name = _ffi.new("char[]", _NAME_MAX)
+        request = bytearray(_QUERY_SIZE)
+        struct.pack_into("<3Q", request, 0, _QUERY_SIZE, _COVERING_OR_NEXT_VMA, 0)
+        struct.pack_into("<I", request, 80, _NAME_MAX)  # vma_name_size
+        struct.pack_into("<Q", request, 88, int(_ffi.cast("uintptr_t", name)))  # vma_name_addr
+        buffers = _query_buffers.buffers = (bytes(request), name)
+    return buffers
+
+
 def _query(addr: int) -> Mapping | None:
     """The mapping containing `addr`, else the next one above it, else `None`."""
-    name = _ffi.new("char[]", _NAME_MAX)
-    request = bytearray(_QUERY_SIZE)
-    struct.pack_into("<3Q", request, 0, _QUERY_SIZE, _COVERING_OR_NEXT_VMA, addr)
-    struct.pack_into("<I", request, 80, _NAME_MAX)  # vma_name_size
-    struct.pack_into("<Q", request, 88, int(_ffi.cast("uintptr_t", name)))  # vma_name_addr
+    template, name = _query_request()
+    request = bytearray(template)
+    struct.pack_into("<Q", request, 16, addr)  # query_addr
     try:
         fcntl.ioctl(_proc_fd("maps"), _PROCMAP_QUERY, request)
     except FileNotFoundError:
@@ -220,11 +247,8 @@ def _query(addr: int) -> Mapping | None:
     _, _, _, start, end, flags, _, offset, inode, _, _, name_size, *_ = struct.unpack(
         _QUERY_FORMAT, request
     )
-    perms = "".join(
-        letter if flags & bit else "-" for letter, bit in (("r", 1), ("w", 2), ("x", 4))
-    ) + ("s" if flags & 8 else "p")
-    path = _ffi.string(name, name_size).decode("utf-8", "surrogateescape")
-    return Mapping(start, end, perms, offset, inode, path)
+    path = _ffi.string(name, name_size).decode("utf-8", "surrogateescape") if name_size else ""
+    return Mapping(start, end, _PERMS[flags & 15], offset, inode, path)
 
 
 @functools.cache
@@ -348,6 +372,25 @@ class PageState(enum.Enum):
     GUARD = "guard"
     """A guard page (MADV_GUARD_INSTALL): any access is SIGSEGV."""
 
+    @property
+    def code(self) -> int:
+        """The state's one-byte code in `page_codes` (an ASCII letter, see `CODES`)."""
+        return CODES[self]
+
+
+CODES = {
+    PageState.ABSENT: ord("a"),
+    PageState.ZERO: ord("z"),
+    PageState.FILE: ord("f"),
+    PageState.PRIVATE: ord("p"),
+    PageState.SHARED_ANON: ord("s"),
+    PageState.SWAPPED: ord("w"),
+    PageState.GUARD: ord("g"),
+}
+"""The byte `page_codes` gives each state (the model's page codes use the same letters)."""
+
+_STATE_OF_CODE = {code: state for state, code in CODES.items()}
+
 
 _PM_PRESENT = 1 << 63
 _PM_SWAPPED = 1 << 62
@@ -357,15 +400,27 @@ _PM_EXCLUSIVE = 1 << 56
 _PM_PFN = (1 << 55) - 1
 
 
-def _pagemap_entries(first_page: int, count: int) -> tuple[int, ...]:
-    """The 64-bit pagemap entries of `count` pages from page number `first_page`."""
-    raw = b""
+def _pagemap_raw(first_page: int, count: int) -> bytes:
+    """The pagemap entries of `count` pages from page number `first_page`, as read: 8
+    little-endian bytes a page (usually one `pread`)."""
+    raw = os.pread(_proc_fd("pagemap"), 8 * count, 8 * first_page)
     while len(raw) < 8 * count:
         chunk = os.pread(_proc_fd("pagemap"), 8 * count - len(raw), 8 * first_page + len(raw))
         if not chunk:
             raise OSError(f"short read of /proc/self/pagemap at page {first_page:#x}")
         raw += chunk
-    return struct.unpack(f"<{count}Q", raw)
+    return raw
+
+
+def _pagemap_entries(first_page: int, count: int) -> tuple[int, ...]:
+    """The 64-bit pagemap entries of `count` pages from page number `first_page`."""
+    return struct.unpack(f"<{count}Q", _pagemap_raw(first_page, count))
+
+
+def _flag_bytes(raw: bytes) -> bytes:
+    """Bits 56-63 of every entry of a `_pagemap_raw` reading: one byte a page, sliced at C
+    speed (the entries are little-endian, so each one's top byte is its eighth)."""
+    return raw[7::8]
 
 
 @functools.cache
@@ -390,7 +445,7 @@ def zero_page_pfn() -> int | None:
 
 def _state_of_flags(flags: int) -> PageState:
     """The state told by the top byte of a pagemap entry (bits 56-63), taking any present,
-    anonymous, not exclusive page as SHARED_ANON (`_classify` then picks out the zero page)."""
+    anonymous, not exclusive page as SHARED_ANON (`page_codes` then picks out the zero page)."""
     if flags & (_PM_GUARD >> 56):
         return PageState.GUARD
     if not flags & (_PM_PRESENT >> 56):
@@ -400,14 +455,36 @@ def _state_of_flags(flags: int) -> PageState:
     return PageState.PRIVATE if flags & (_PM_EXCLUSIVE >> 56) else PageState.SHARED_ANON
 
 
-_STATE_OF_FLAGS = tuple(_state_of_flags(flags) for flags in range(256))
+_CODE_OF_FLAGS = bytes(_state_of_flags(flags).code for flags in range(256))
+"""`translate` table: the top byte of a pagemap entry to its state's code (before the zero
+page is picked out of SHARED_ANON)."""
+
+_NOT_PRESENT = bytes(0 if flags & (_PM_PRESENT >> 56) else 1 for flags in range(256))
+_IS_GUARD = bytes(1 if flags & (_PM_GUARD >> 56) else 0 for flags in range(256))
 
 
-def _classify(entry: int, zero_pfn: int | None) -> PageState:
-    state = _STATE_OF_FLAGS[entry >> 56]
-    if state is PageState.SHARED_ANON and zero_pfn in (None, entry & _PM_PFN):
-        return PageState.ZERO
-    return state
+def page_codes(addr: int, length: int) -> bytes:
+    """`page_states` as one byte a page (`PageState.code`: `b"a"` absent, `b"p"` private, ...),
+    from one `pread` of the pagemap and C-speed byte operations: no Python work per page
+    except for present anonymous pages that are not exclusive (the zero page's candidates)."""
+    first, count = _page_span(addr, length)
+    if count == 0:
+        return b""
+    raw = _pagemap_raw(first, count)
+    codes = _flag_bytes(raw).translate(_CODE_OF_FLAGS)
+    shared = CODES[PageState.SHARED_ANON]
+    if shared not in codes:
+        return codes
+    zero_pfn = zero_page_pfn()
+    if zero_pfn is None:
+        return codes.replace(bytes([shared]), bytes([CODES[PageState.ZERO]]))
+    out = bytearray(codes)
+    page = codes.find(shared)
+    while page >= 0:
+        if int.from_bytes(raw[8 * page : 8 * page + 8], "little") & _PM_PFN == zero_pfn:
+            out[page] = CODES[PageState.ZERO]
+        page = codes.find(shared, page + 1)
+    return bytes(out)
 
 
 def page_states(addr: int, length: int) -> list[PageState]:
@@ -421,11 +498,7 @@ def page_states(addr: int, length: int) -> list[PageState]:
     then SHARED_ANON, not ZERO). Without the frame numbers, ZERO means "not exclusive", which
     also catches pages shared after a fork.
     """
-    first, count = _page_span(addr, length)
-    if count == 0:
-        return []
-    zero_pfn = zero_page_pfn()
-    return [_classify(entry, zero_pfn) for entry in _pagemap_entries(first, count)]
+    return [_STATE_OF_CODE[code] for code in page_codes(addr, length)]
 
 
 def resident_pages(addr: int, length: int) -> int:
@@ -471,35 +544,96 @@ def peek_memory(addr: int, length: int, maps: list[Mapping] | None = None) -> by
     If that file cannot be opened (no CAP_SYS_ADMIN and no open descriptor of it), the page is
     read through the mapping after all. Raises `NotAccessible` as `read_memory` does.
     """
-    _require(addr, length, maps, "r")
-    first, count = _page_span(addr, length)
-    spans = _mappings_from(first * PAGE, maps)
-    mapping = next(spans, None)
-    data = bytearray()
-    for index, entry in enumerate(_pagemap_entries(first, count)):
-        lo = max(addr, (first + index) * PAGE)
-        hi = min(addr + length, (first + index + 1) * PAGE)
-        while mapping is not None and mapping.end <= lo:
-            mapping = next(spans, None)
-        data += _peek_page(lo, hi, entry, mapping)
-    return bytes(data)
+    out = bytearray(length)  # what no part covers reads as zero
+    for at, data in peek_parts(addr, length, maps):
+        out[at - addr : at - addr + len(data)] = data
+    return bytes(out)
 
 
-def _peek_page(lo: int, hi: int, entry: int, mapping: Mapping | None) -> bytes:
-    """`[lo, hi)` (within one page, known readable) read as `peek_memory` says."""
-    if entry & _PM_PRESENT or mapping is None:
-        return _copy(lo, hi - lo)
-    if mapping.inode == 0:
-        return bytes(hi - lo)
-    path = _mapped_file(mapping)
-    if path is None:
-        return _copy(lo, hi - lo)
+def peek_parts(addr: int, length: int, maps: list[Mapping] | None = None) -> list[tuple[int, bytes]]:
+    """`peek_memory` without its zeros: `(address, bytes)` parts, in address order, of the
+    range's pages that have to be read; every byte of the range outside them is an anonymous
+    page absent from the page tables, which reads as zero by definition. Same guarantees and
+    `NotAccessible` as `peek_memory`; comparing a large, mostly untouched memory this way
+    costs what its present and file-backed pages cost, not its size."""
+    absent = _require(addr, length, maps, "r").translate(_NOT_PRESENT)
+    if 1 not in absent:
+        return [(addr, _copy(addr, length))] if length else []  # every page present: one copy
+    parts: list[tuple[int, bytes]] = []
+    first = addr // PAGE
+    for lo_page, hi_page, is_absent in byte_runs(absent):
+        lo = max(addr, (first + lo_page) * PAGE)
+        hi = min(addr + length, (first + hi_page) * PAGE)
+        if is_absent:
+            parts += _peek_absent(lo, hi, maps)
+        else:
+            parts.append((lo, _copy(lo, hi - lo)))
+    return parts
+
+
+def byte_runs(flags: bytes) -> Iterator[tuple[int, int, int]]:
+    """`(start, stop, value)` of each maximal run of equal bytes of `flags` (all 0 or 1)."""
+    start = 0
+    while start < len(flags):
+        value = flags[start]
+        stop = flags.find(b"\1" if value == 0 else b"\0", start)
+        stop = len(flags) if stop < 0 else stop
+        yield start, stop, value
+        start = stop
+
+
+def _peek_absent(lo: int, hi: int, maps: list[Mapping] | None) -> list[tuple[int, bytes]]:
+    """The parts of `[lo, hi)` (pages known readable and absent from the page tables) that
+    are not zero by definition: the file bytes under file mappings, by one `pread` each
+    (zeros past the file's end). Anonymous mappings give no part."""
+    parts = []
+    for mapping in _mappings_from(lo, maps):
+        if mapping.start >= hi:
+            break
+        a, b = max(lo, mapping.start), min(hi, mapping.end)
+        if mapping.inode == 0:
+            continue
+        path = _mapped_file(mapping)
+        if path is None:  # no way to the file: read through the mapping after all
+            parts.append((a, _copy(a, b - a)))
+            continue
+        parts.append((a, _read_file(path, mapping.offset + a - mapping.start, b - a)))
+    return parts
+
+
+_F_GET_SEALS = 1034
+_F_SEAL_SHRINK, _F_SEAL_GROW, _F_SEAL_WRITE = 0x2, 0x4, 0x8
+_IMMUTABLE = _F_SEAL_SHRINK | _F_SEAL_GROW | _F_SEAL_WRITE
+_sealed_reads: dict[tuple[int, int, int, int], bytes] = {}  # (dev, inode, offset, length) -> bytes
+_SEALED_READS_KEPT = 8
+
+
+def _read_file(path: str, offset: int, length: int) -> bytes:
+    """`length` bytes of the file at `path` from `offset`, zeros past its end.
+
+    A file sealed against writing, shrinking and growing (a memory image's memfd) cannot
+    change while it is open, so what was read of it is remembered by file identity and read
+    again only once forgotten (the last few reads are kept): a full check of a memory with a
+    large image does not read the image again each time."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        got = os.pread(fd, hi - lo, mapping.offset + lo - mapping.start)
+        try:
+            sealed = fcntl.fcntl(fd, _F_GET_SEALS) & _IMMUTABLE == _IMMUTABLE
+        except OSError:  # not a file that can be sealed
+            sealed = False
+        if sealed:
+            stat = os.fstat(fd)
+            key = (stat.st_dev, stat.st_ino, offset, length)
+            if key in _sealed_reads:
+                return _sealed_reads[key]
+        got = os.pread(fd, length, offset).ljust(length, b"\0")
     finally:
         os.close(fd)
-    return got.ljust(hi - lo, b"\0")  # the tail of the file's last page reads as zeros
+    if sealed:
+        if len(_sealed_reads) >= _SEALED_READS_KEPT:
+            del _sealed_reads[next(iter(_sealed_reads))]
+        _sealed_reads[key] = got
+    return got
 
 
 def touch(addr: int, length: int, maps: list[Mapping] | None = None) -> int:
@@ -519,22 +653,24 @@ def touch(addr: int, length: int, maps: list[Mapping] | None = None) -> int:
     return faults
 
 
-def _require(addr: int, length: int, maps: list[Mapping] | None, perms: str) -> None:
+def _require(addr: int, length: int, maps: list[Mapping] | None, perms: str) -> bytes:
     """Raises `NotAccessible` unless every page overlapping the range can be accessed with
-    `perms` without a signal (checked from the maps, then the pagemap for guard pages)."""
+    `perms` without a signal (checked from the maps, then the pagemap for guard pages).
+    Returns the pages' pagemap flag bytes (`_flag_bytes`), read after the maps."""
     if length < 0 or addr < 0:
         raise ValueError(f"bad range {addr:#x}+{length}")
     first, count = _page_span(addr, length)
     if count == 0:
-        return
+        return b""
     stop = (first + count) * PAGE
     reached, why = _covered(first * PAGE, stop, maps, perms)
     if reached < stop:
         raise NotAccessible(addr, reached, why)
-    entries = _pagemap_entries(first, count)
-    guard = next((index for index, entry in enumerate(entries) if entry & _PM_GUARD), None)
-    if guard is not None:
+    flags = _flag_bytes(_pagemap_raw(first, count))
+    guard = flags.translate(_IS_GUARD).find(1)
+    if guard >= 0:
         raise NotAccessible(addr, (first + guard) * PAGE, "guard page")
+    return flags
 
 
 # --- Memfds and resources ------------------------------------------------------------------
@@ -553,9 +689,41 @@ def _fd_links() -> list[tuple[int, str]]:
 
 
 def memfd_count(name: str = "wasm-memory-image") -> int:
-    """Open descriptors of this process whose link is `/memfd:NAME (deleted)`."""
+    """Open descriptors of this process whose link is `/memfd:NAME (deleted)`.
+
+    One listing of `/proc/self/fd` and one `fstat` a descriptor; the link itself is read
+    (`readlink`, a path lookup and a formatting in /proc, the costly part) only for a file not
+    seen before, then remembered by file identity (device, inode). A memfd's link never changes
+    while it is open; another file's may (renamed, deleted) but never into a memfd's.
+    """
     wanted = f"/memfd:{name} (deleted)"
-    return sum(1 for _, link in _fd_links() if link == wanted)
+    count = 0
+    links = _links
+    for entry in os.listdir("/proc/self/fd"):
+        try:
+            stat = os.fstat(int(entry))
+            link = links.get((stat.st_dev, stat.st_ino)) or _read_link(int(entry), stat)
+        except OSError:  # closed while listing (the listing's own descriptor, for one)
+            continue
+        count += link == wanted
+    return count
+
+
+_links: dict[tuple[int, int], str] = {}  # (st_dev, st_ino) -> the link of a descriptor of it
+
+
+def _read_link(fd: int, stat: os.stat_result) -> str:
+    """The `/proc/self/fd` link of `fd` (whose `fstat` is `stat`), remembered by the identity
+    of its file (see `memfd_count`)."""
+    key = (stat.st_dev, stat.st_ino)
+    link = os.readlink(f"/proc/self/fd/{fd}")
+    again = os.fstat(fd)
+    if (again.st_dev, again.st_ino) != key:
+        return link  # the descriptor was closed and reused meanwhile: remember nothing
+    if len(_links) >= 4096:
+        _links.clear()
+    _links[key] = link
+    return link
 
 
 def inode_at(addr: int, maps: list[Mapping] | None = None) -> int | None:

@@ -8,7 +8,7 @@
     int bench_cycles(base, instantiate, n, deallocate, n, dirty_pages, iterations)
                                                     the floor loop: 0, or -errno
 
-Built exactly as the observers' helpers are (`harness._native`): cffi API mode, into the same
+Built by the observers' builder (`harness._native.compiled`): cffi API mode, into the same
 cache directory, under a name that hashes everything shaping the binary, moved into place with
 one atomic `os.replace` so that concurrent first builds are safe.
 """
@@ -16,15 +16,10 @@ one atomic `os.replace` so that concurrent first builds are safe.
 from __future__ import annotations
 
 import functools
-import os
-import sysconfig
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
-import cffi
-
-from harness._native import NativeBuildError, cache_dir, check_compiler, load, module_name
+from harness._native import compiled
 
 SOURCE_PATH = Path(__file__).with_name("floor.c")
 
@@ -48,22 +43,4 @@ def floor() -> ModuleType:
 
     Raises `NativeBuildError` if the module has to be built and cannot be.
     """
-    source = SOURCE_PATH.read_text()
-    name = module_name(source + CDEF).replace("_native_", "_bench_")
-    path = cache_dir() / (name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
-    if not path.exists():
-        _compile(name, source, path)
-    return load(name, path)
-
-
-def _compile(name: str, source: str, path: Path) -> None:
-    check_compiler()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    builder = cffi.FFI()
-    builder.cdef(CDEF)
-    builder.set_source(name, source, extra_compile_args=["-O2"])
-    with tempfile.TemporaryDirectory(prefix=".build-", dir=path.parent) as scratch:
-        try:
-            os.replace(builder.compile(tmpdir=scratch, verbose=False), path)
-        except Exception as exc:  # cffi raises distutils/setuptools errors of several types
-            raise NativeBuildError(f"compiling {SOURCE_PATH} failed: {exc}") from exc
+    return compiled(SOURCE_PATH, CDEF, "_poolfuzz_bench_")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from harness.expectations import MEMORY_RESERVATION_FOR_GROWTH, SEMANTICS, Expectations
 from harness.model.images import Image, initialization
 from harness.model.index import index_model
-from harness.model.slot import FILE, PRIVATE, ZERO, SlotModel, pages_of, round_up
+from harness.model.slot import CODE, FILE, PRIVATE, ZERO, SlotModel, pages_of, round_up
 from harness.ops import (
     OS_PAGE,
     WASM_PAGE,
@@ -44,6 +44,10 @@ from harness.ops import (
     Touch,
     Write,
 )
+
+
+_PRESENT_AS_FILE = bytes(CODE[FILE] if byte in (CODE[ZERO], CODE[PRIVATE]) else byte for byte in range(256))
+"""`translate` table: a zero-mapped or private page of the memfd extension shows as a file page."""
 
 
 @dataclass
@@ -308,7 +312,8 @@ class Model:
             return inst.slot.accessible
         offset, length = int(args[1]), int(args[2])
         if name == "resident":
-            return sum(inst.slot.state(p) != "absent" for p in pages_of(offset, length))
+            pages = pages_of(offset, length)
+            return len(pages) - inst.slot.codes(pages).count(b"a")
         if name == "zero":
             return not any(inst.slot.peek(offset, length))
         raise KeyError(f"unknown observable {name!r}")
@@ -324,17 +329,17 @@ class Model:
         """Slots (used, queued or warm) that hold `module`'s image mapped."""
         return sum(1 for s in self.slots.values() if s.image_owner == module and s.image is not None)
 
-    def observed_states(self, instance: str, offset: int, length: int) -> list[str]:
-        """Page states as /proc/self/pagemap shows them (a present page of the memfd extension
-        is a shared file page, whether read or written)."""
+    def observed_codes(self, instance: str, offset: int, length: int) -> bytes:
+        """Page states as /proc/self/pagemap shows them, one code a page (`SlotModel.codes`):
+        a present page of the memfd extension is a shared file page, whether read or
+        written."""
         slot = self.instances[instance].slot
-        out = []
-        for page in pages_of(offset, length):
-            state = slot.state(page)
-            if slot.in_extension(page) and state in (ZERO, PRIVATE):
-                state = FILE
-            out.append(state)
-        return out
+        pages = pages_of(offset, length)
+        codes = slot.codes(pages)
+        if slot.extension_start is None:
+            return codes
+        split = min(max(0, -(-slot.extension_start // OS_PAGE) - pages.start), len(codes))
+        return codes[:split] + codes[split:].translate(_PRESENT_AS_FILE)
 
     def _in_bounds(self, inst: InstanceModel, offset: int, length: int) -> bool:
         return offset + length <= inst.pages * WASM_PAGE

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from alloc_probes import resident
 
@@ -70,3 +72,46 @@ def test_explicit_flush(make_engine) -> None:
     instance.deallocate()
     engine.pool.flush_decommits()
     assert engine.pool.slot_state(instance.slot) is SlotState.WARM
+
+
+@pytest.mark.parametrize("batch", [0, 1])
+def test_without_batching_a_deallocation_decommits_itself_and_frees_the_slot(make_engine, batch: int) -> None:
+    engine = make_engine(memories=2, decommit_batch=batch, strategy="next-available")
+    module = engine.compile("m", 1)
+    instance = module.instantiate()
+    instance.memory.write(0, b"dirty")
+    pushed = []
+    engine.pool.queue.push = pushed.append  # the queue must not even be offered the slot
+    before = engine.syscalls["madvise"]
+    instance.deallocate()
+    assert pushed == [] and engine.syscalls["madvise"] == before + 1
+    assert engine.pool.slot_state(0) is SlotState.WARM
+    assert sum(resident(engine.pool.slot_base(0), 64 * KiB)) == 0
+    assert module.instantiate().memory.read(0, 5) == bytes(5)
+
+
+def test_a_closing_pool_waits_for_the_operation_under_way(make_engine) -> None:
+    engine = make_engine(memories=1)
+    module = engine.compile("m", 1)
+    instance = module.instantiate()
+    pool = engine.pool
+    entered, release = threading.Event(), threading.Event()
+    original = pool._queue_or_free
+
+    def slow_queue_or_free(entry):  # holds the deallocation inside the pool's gate
+        entered.set()
+        release.wait(10)
+        original(entry)
+
+    pool._queue_or_free = slow_queue_or_free
+    worker = threading.Thread(target=instance.deallocate)
+    worker.start()
+    assert entered.wait(10)
+    closer = threading.Thread(target=engine.close)
+    closer.start()
+    closer.join(0.2)
+    assert closer.is_alive()  # still waiting for the deallocation
+    release.set()
+    worker.join(10)
+    closer.join(10)
+    assert not closer.is_alive() and engine.closed

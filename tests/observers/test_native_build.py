@@ -73,3 +73,13 @@ def test_cache_directory_choice(monkeypatch):
     monkeypatch.delenv("POOLFUZZ_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", "/xdg")
     assert _native.cache_dir() == Path("/xdg/poolfuzz")
+
+
+def test_any_helper_is_built_by_the_same_builder(tmp_path, monkeypatch):
+    monkeypatch.setenv("POOLFUZZ_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "twice.c"
+    source.write_text("long twice(long x) { return 2 * x; }\n")
+    module = _native.compiled(source, "long twice(long x);", "_poolfuzz_test_")
+    assert module.lib.twice(21) == 42
+    name = _native.module_name(source.read_text(), "long twice(long x);", "_poolfuzz_test_")
+    assert [p.name.split(".")[0] for p in (tmp_path / "cache").iterdir()] == [name]

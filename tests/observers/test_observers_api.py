@@ -219,6 +219,34 @@ def test_peek_reads_the_tail_of_a_files_last_page_as_zeros():
         assert states(a, 1) == "."
 
 
+def test_peek_parts_leave_out_only_absent_anonymous_pages():
+    content = image_bytes(2)
+    with image_memfd(content) as fd, region(2, fd=fd) as image, region(4) as anon:
+        fill(anon + P, 2, 0x33)
+        assert observers.peek_parts(anon, 4 * P) == [(anon + P, b"\x33" * 2 * P)]
+        fill(image, 1, 0x44)
+        assert observers.peek_parts(image, 2 * P) == [(image, b"\x44" * P), (image + P, content[P:])]
+        fill(anon, 4, 0x55)
+        assert observers.peek_parts(anon + 1, 4 * P - 2) == [(anon + 1, b"\x55" * (4 * P - 2))]
+        assert states(anon, 4) + states(image, 2) == "pppp" + "p."
+
+
+def test_a_sealed_image_is_read_once_and_an_unsealed_file_every_time(monkeypatch):
+    reads = []
+    real_pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, at: reads.append(n) or real_pread(fd, n, at))
+    content = image_bytes(2)
+    with image_memfd(content) as fd, region(2, fd=fd) as a:
+        assert observers.peek_memory(a, 2 * P) == observers.peek_memory(a, 2 * P) == content
+        assert reads.count(2 * P) == 1
+    with extension_memfd() as fd, region(2, fd=fd, shared=True) as a:
+        os.ftruncate(fd, 2 * P)
+        assert observers.peek_memory(a, 2 * P) == bytes(2 * P)
+        os.pwrite(fd, b"new", 5)
+        assert observers.peek_memory(a, 8) == bytes(5) + b"new"
+        assert reads.count(2 * P) == 2
+
+
 def test_peek_refuses_what_a_read_refuses():
     with region(2) as a:
         protect(a + P, 1, PROT_NONE)
@@ -235,6 +263,19 @@ def test_zero_page_frame_is_known_as_root():
         fill(a + P, 1)
         frames = [e & ((1 << 55) - 1) for e in observers._pagemap_entries(a // P, 2)]
     assert frames[0] == observers.zero_page_pfn() != frames[1]
+
+
+def test_page_codes_are_the_page_states_one_letter_a_page():
+    with image_memfd(image_bytes(2)) as fd, region(2, fd=fd) as image, region(4) as anon:
+        fill(anon + P, 1, 1)
+        load(anon + 2 * P, 1)
+        load(image, 1)
+        for addr, pages in ((anon, 4), (image, 2), (anon + P + 5, 2)):
+            codes = observers.page_codes(addr, pages * P)
+            assert [observers.CODES[s] for s in observers.page_states(addr, pages * P)] == list(codes)
+        assert observers.page_codes(anon, 4 * P) == b"apza"
+        assert observers.page_codes(image, 2 * P)[0:1] == b"f"
+        assert observers.page_codes(anon, 0) == b""
 
 
 def test_unmapped_pages_read_absent_but_mincore_refuses_them():
@@ -282,6 +323,16 @@ def test_memfd_count_counts_open_descriptors_by_name():
         with region(1, fd=one):
             pass
     assert observers.memfd_count() == before
+
+
+def test_memfd_count_follows_descriptors_reused_for_other_files():
+    before = observers.memfd_count()
+    for _ in range(3):  # the same descriptor numbers come back for other files each round
+        with image_memfd(b"a") as fd:
+            assert observers.memfd_count() == before + 1
+        with extension_memfd() as fd2:
+            assert fd2 == fd and observers.memfd_count() == before
+            assert observers.memfd_count("wasm-heap-extension") == 1
 
 
 def test_image_mappings_are_counted_by_inode():
