@@ -3,11 +3,15 @@
     poolfuzz replay PATH... [--target NAME] [--mutant NAME]   run .ops files; exit 0 pass, 1 diverged, 2 malformed/misuse
     poolfuzz fuzz [--engine hypothesis|atheris] [--budget 60s] [--target NAME] [--mutant NAME]
                                                  generate sequences; exit 0 clean, 1 findings, 2 misuse
+    poolfuzz atheris [--target NAME] [--mutant NAME] [-- [CORPUS_DIR] [-max_total_time=60] [-FLAG=VALUE...]]
+                                                 atheris with libFuzzer's command line (harness/engines/atheris_command.py);
+                                                 crashes become .ops files in corpora/found/; exit 0 clean, 1 findings, 2 misuse
     poolfuzz mutants [--budget 60s]              a campaign against every seeded bug: the mutation score
     poolfuzz bench [--json FILE] [--quick]       what the allocator and the harness cost
     poolfuzz matrix --wasmtime 32.0.0 40.0.0 50.0.1   corpus, campaign and probes per Wasmtime release
     poolfuzz nightly [--budget 8h] [--workers auto] [--target NAME]... [--out reports/] [--resume DIR]
                                                 exit 0 clean, 1 findings, 2 harness error
+    poolfuzz soak [--duration 1h] [--workers auto] / lincheck [--duration 10m]   long stress checks, reports/
     poolfuzz targets                            list the targets
 
 `main(argv)` returns the exit status (tests call it directly); `entrypoint()` is the console script.
@@ -50,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     _target_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    p.add_argument("--script", action="store_true",
+                   help="with --target wasmtime: write FILE.py beside each diverging FILE.ops, a "
+                        "standalone script that shows the divergence with only the wasmtime package")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("fuzz", help="generate op sequences until the budget ends")
@@ -60,8 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-going", action="store_true", help="continue after the first finding")
     p.add_argument("--out", type=Path, default=Path("corpora/found"), help="where findings are saved")
     p.add_argument("--json", type=Path, help="also write the campaign summary as JSON")
+    p.add_argument("--corpus", type=Path, help="atheris: the corpus folder (default .poolfuzz-cache/atheris-corpus)")
     _target_options(p)
     p.set_defaults(func=cmd_fuzz)
+
+    p = sub.add_parser("atheris", help="the atheris engine with libFuzzer's command line after --",
+                       usage="poolfuzz atheris [options] [-- [CORPUS_DIR] [-max_total_time=N] [-FLAG=VALUE ...]]")
+    p.add_argument("libfuzzer", nargs="*", metavar="-- CORPUS_DIR -FLAG=VALUE",
+                   help="libFuzzer's command line: a corpus folder (seeded from corpora/ when empty), -max_total_time=N "
+                        "(the budget, default 60), other -flag=value passed on")
+    p.add_argument("--keep-going", action="store_true", help="continue after the first finding")
+    p.add_argument("--out", type=Path, default=Path("corpora/found"), help="where findings are saved as .ops files")
+    p.add_argument("--json", type=Path, help="also write the campaign summary as JSON")
+    _target_options(p)
+    p.set_defaults(func=cmd_atheris)
 
     p = sub.add_parser("mutants", help="a fuzz campaign against every seeded bug: the mutation score")
     p.add_argument("--engine", choices=["hypothesis", "atheris"], default="hypothesis")
@@ -90,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("nightly", help="a time-budgeted campaign on every core: crash isolation, findings, reports")
     nightly_command.add_arguments(p, _duration)
     p.set_defaults(func=nightly_command.run)
+
+    from harness.stress import command as stress_command  # light: the checks load only when run
+
+    p = sub.add_parser("soak", help="a random workload for long, sampled for growth and leftovers")
+    stress_command.add_soak_arguments(p, _duration)
+    p.set_defaults(func=stress_command.run_soak)
+    p = sub.add_parser("lincheck", help="linearizability trials on one pool and one shared memory")
+    stress_command.add_lincheck_arguments(p, _duration)
+    p.set_defaults(func=stress_command.run_lincheck)
 
     p = sub.add_parser("targets", help="list the targets")
     p.set_defaults(func=cmd_targets)
@@ -162,6 +190,10 @@ def _print_result(result: replay.FileResult, args: argparse.Namespace) -> None:
         print(f"FAIL {outcome.divergence.describe()}")
         mutant = f" --mutant {args.mutant}" if args.mutant else ""
         print(f"  reproduce: poolfuzz replay {result.path} --target {args.target}{mutant}")
+        if args.script and args.target == "wasmtime" and not args.mutant:
+            from harness.wasmtime_script import save_script
+
+            print(f"  {save_script(outcome.divergence, result.path)}")
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
@@ -179,20 +211,22 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         mutant = _mutant(args) if not atheris else contextlib.nullcontext()
         mutant.__enter__()
     except (argparse.ArgumentTypeError, ValueError, ImportError) as err:
-        print(f"poolfuzz fuzz: error: {err}", file=sys.stderr)
+        print(f"poolfuzz {args.command}: error: {err}", file=sys.stderr)
         return 2
     campaign = Campaign(args.engine, args.target, args.mutant, args.budget, out=args.out)
     progress = _Progress(campaign)
     try:
         if atheris:
-            atheris_engine.fuzz(campaign, args.target, args.mutant, keep_going=args.keep_going,
-                                on_progress=progress.update, mutants_from=args.mutants_from)
+            progress.status = atheris_engine.FuzzerStatus()
+            atheris_engine.fuzz(campaign, args.target, args.mutant, args.corpus, getattr(args, "libfuzzer_flags", ()),
+                                keep_going=args.keep_going, on_progress=progress.update, status=progress.status,
+                                mutants_from=args.mutants_from)
         else:
             hypothesis_engine.fuzz(campaign, make, args.profile, db, args.keep_going, progress.update)
     except KeyboardInterrupt:
-        print("\npoolfuzz fuzz: interrupted; findings so far are saved", file=sys.stderr)
+        print(f"\npoolfuzz {args.command}: interrupted; findings so far are saved", file=sys.stderr)
     except (ValueError, HarnessError) as err:  # e.g. atheris: a child that failed without an artifact
-        print(f"poolfuzz fuzz: error: {err}", file=sys.stderr)
+        print(f"poolfuzz {args.command}: error: {err}", file=sys.stderr)
         return 2
     finally:
         mutant.__exit__(None, None, None)
@@ -203,8 +237,22 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     if args.json:
         from harness.findings import write_atomically
 
-        write_atomically(args.json, json.dumps(campaign.summary(), indent=2) + "\n")
+        write_atomically(args.json, json.dumps(progress.summary(), indent=2) + "\n")
     return 1 if campaign.findings else 0
+
+
+def cmd_atheris(args: argparse.Namespace) -> int:
+    """`poolfuzz fuzz --engine atheris`, with libFuzzer's command line (`atheris_command`)."""
+    from harness.engines.atheris_command import parse_libfuzzer_command
+
+    try:
+        command = parse_libfuzzer_command(args.libfuzzer)
+    except ValueError as err:
+        print(f"poolfuzz atheris: error: {err}", file=sys.stderr)
+        return 2
+    args.engine, args.budget, args.corpus, args.libfuzzer_flags = "atheris", command.budget, command.corpus, command.flags
+    args.profile, args.database = "dev", None
+    return cmd_fuzz(args)
 
 
 class _Progress:
@@ -214,6 +262,14 @@ class _Progress:
         self.campaign = campaign
         self.tty = sys.stderr.isatty()
         self.last = time.monotonic()
+        self.status = None  # the atheris engine's FuzzerStatus: libFuzzer's coverage
+
+    def summary(self) -> dict[str, object]:
+        """The campaign's summary, with libFuzzer's coverage and corpus size when there are."""
+        status = self.status
+        extra = {} if status is None else {"coverage": status.coverage, "features": status.features,
+                                           "corpus": status.corpus, "children": status.children}
+        return {**self.campaign.summary(), **extra}
 
     def update(self, campaign: Campaign, final: bool = False) -> None:
         now = time.monotonic()
@@ -225,6 +281,7 @@ class _Progress:
             f"[{c.engine} on {c.target}{' +' + c.mutant if c.mutant else ''}] {c.elapsed:6.1f}/{c.budget:.0f} s  "
             f"{c.sequences} sequences ({c.sequences_per_second:.1f}/s)  {c.ops} checked ops ({c.ops_per_second:.0f}/s)  "
             f"{len(c.findings)} findings"
+            + (f"  cov {self.status.coverage} ft {self.status.features} corp {self.status.corpus}" if self.status else "")
         )
         end = "\n" if final or not self.tty else ""
         print(("\r" if self.tty else "") + line, end=end, file=sys.stderr, flush=True)
@@ -243,20 +300,23 @@ def cmd_mutants(args: argparse.Namespace) -> int:
         print(f"poolfuzz mutants: error: {err}", file=sys.stderr)
         return 2
     chosen = [known[n] for n in (args.only or known)]
-    print(f"{'mutant':44} {'found':6} {'seconds':>8} {'ops':>4}")
+    print(f"{'mutant':44} {'found':6} {'seconds':>8} {'ops':>4} {'replay':>7} {'seq/s':>6} {'ops/s':>6}")
 
     def show(r: "mutation.MutantResult") -> None:
-        found = "yes" if r.found else ("no" if r.sequential else "n/a")
+        found = ("yes" if r.sequential else "lin") if r.found else "no"  # lin: by the linearizability checker
         seconds = f"{r.seconds:8.1f}" if r.seconds is not None else f"{'-':>8}"
         ops = f"{r.reproducer_ops:4d}" if r.reproducer_ops is not None else f"{'-':>4}"
-        print(f"{r.name:44} {found:6} {seconds} {ops}  {r.error}".rstrip(), flush=True)
+        replayed = {None: "-", True: "ok", False: "WRONG"}[r.confirmed]  # fails with the mutant, passes without
+        rates = f"{r.sequences_per_s:6.1f} {r.ops_per_s:6.0f}" if r.ops_per_s is not None else f"{'-':>6} {'-':>6}"
+        print(f"{r.name:44} {found:6} {seconds} {ops} {replayed:>7} {rates}  {r.error}".rstrip(), flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
     results = mutation.run_all(chosen, args.engine, args.budget, args.out, args.mutants_from, show, args.profile)
     report = mutation.report(results, args.engine, args.budget)
     path = args.json or args.out / "mutants.json"
     write_atomically(path, json.dumps(report, indent=2) + "\n")
-    print(f"mutation score {report['score']:.0%} of sequential mutants ({args.engine}, {args.budget:.0f} s each); results: {path}")
+    print(f"mutation score {report['score']:.0%} ({args.engine}; concurrent mutants by lincheck; {args.budget:.0f} s each); "
+          f"results: {path}")
     return 0 if report["score"] == 1.0 else 1
 
 

@@ -8,6 +8,10 @@ what it shows and how to replay it:
     #   result: expected Faults(count=16) (model), observed Faults(count=0)
     # replay: poolfuzz replay corpora/found/touch-result-less-3f2a91c4.ops --target reference --mutant skip-madvise-on-clear
 
+A finding on `--target wasmtime` also gets `<same name>.py` beside it, a standalone script that
+shows the behaviour with only the `wasmtime` package (`harness.wasmtime_script`), named in the
+header (`# standalone: ...`).
+
 Files are named `<signature>-<hash of the text>.ops`, so the same reproducer is stored once and
 different reproducers of one signature sit side by side. Writes go to a temporary file in the
 same folder, then `os.replace`: a reader (or an interrupted campaign) never sees half a file.
@@ -38,12 +42,14 @@ def replay_command(path: Path, target: str, mutant: str | None) -> str:
     return f"poolfuzz replay {path} --target {target}{extra}"
 
 
-def finding_text(divergence: Divergence, program: Program, path: Path, target: str, mutant: str | None) -> str:
-    """The reproducer's text with the explanatory header."""
+def finding_text(divergence: Divergence, program: Program, path: Path, target: str, mutant: str | None,
+                 notes: tuple[str, ...] = ()) -> str:
+    """The reproducer's text with the explanatory header (`notes` are extra header lines)."""
     where = f"target {target}" + (f", mutant {mutant}" if mutant else "")
     header = [f"finding: {divergence.signature} ({where})"]
     header += divergence.describe().splitlines()
     header.append(f"replay: {replay_command(path, target, mutant)}")
+    header += notes
     body = format_program(program)
     lines = body.splitlines()
     comments = [f"# {line}" for line in header]
@@ -65,8 +71,19 @@ def save(
     directory.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(format_program(program).encode()).hexdigest()[:8]
     path = directory / f"{slug(signature or divergence.signature)}-{digest}.ops"
-    write_atomically(path, finding_text(divergence, program, path, target, mutant))
+    notes = companion_script(divergence, path, target, mutant)
+    write_atomically(path, finding_text(divergence, program, path, target, mutant, notes))
     return path
+
+
+def companion_script(divergence: Divergence, path: Path, target: str, mutant: str | None) -> tuple[str, ...]:
+    """For a finding on real Wasmtime, writes `<path stem>.py`, a script that shows it with only
+    the `wasmtime` package (`harness.wasmtime_script`); the header lines that say so."""
+    if target != "wasmtime" or mutant:
+        return ()
+    from harness.wasmtime_script import save_script
+
+    return (save_script(divergence, path),)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -88,28 +88,50 @@ class ByteChoices:
 
 # -- pools -----------------------------------------------------------------------------------
 
-MAX_MEMORIES = (0, 64 * KiB, 256 * KiB, 1 * MiB, 4 * MiB, 17 * MiB)
+MAX_MEMORIES = (1 * MiB, 64 * KiB, 256 * KiB, 4 * MiB, 17 * MiB, 0)
+"""1 MiB first: 16 pages, room to grow (64 KiB holds one page, 0 none: every module is too large)."""
 KEEP_RESIDENT = (0, 4 * KiB, 64 * KiB, 256 * KiB)
+GUARDS = (64 * KiB, 0)
+STYLES = ("static", "dynamic")
+STRATEGIES = ("reuse-affinity", "next-available", "random")
+WARM_SLOTS = (0, 1, 2, 3, 4, 100)
+"""100 is Wasmtime's default (more than any pool here has slots: no limit)."""
+GROWTHS = ("mprotect", "memfd")
+"""The choices of each pool key, simplest first. Every question `pool_spec` asks is one of
+these or a small integer range; `harness.engines.atheris_encode` answers them backwards."""
 
 
 def pool_spec(choices: Choices) -> PoolSpec:
     """A pool configuration: every key of the format, over small values."""
     values = dict(
         memories=choices.integer(1, 6),
-        max_memory=choose(choices, MAX_MEMORIES[1:] + MAX_MEMORIES[:1]),
+        max_memory=choose(choices, MAX_MEMORIES),
         keep_resident=choose(choices, KEEP_RESIDENT),
-        guard=choose(choices, (64 * KiB, 0)),
-        style=choose(choices, ("static", "dynamic")),
-        strategy=choose(choices, ("reuse-affinity", "next-available", "random")),
+        guard=choose(choices, GUARDS),
+        style=choose(choices, STYLES),
+        strategy=choose(choices, STRATEGIES),
         seed=choices.integer(0, 3),
-        warm_slots=choices.integer(0, 4),
+        warm_slots=choose(choices, WARM_SLOTS),
         decommit_batch=choices.integer(1, 3),
-        growth=choose(choices, ("mprotect", "memfd")),
+        growth=choose(choices, GROWTHS),
     )
     return PoolSpec(**values, given=tuple(k for k, (attr, _) in PoolSpec.KEYS.items() if attr in values))
 
 
 # -- ops -------------------------------------------------------------------------------------
+
+LITERAL_LENGTHS = (1, 8, 16, OS_PAGE, 100, 2 * OS_PAGE)
+LENGTHS = (1, OS_PAGE, 16, WASM_PAGE, 4 * OS_PAGE, 0)
+"""Lengths of literals and of the ranges read, touched and observed, simplest first."""
+HOT = 0
+"""The answer of `OpBuilder.in_bounds` that picks a hot offset (`OpBuilder.hot_offsets`)."""
+MIN_PAGES = (1, 0, 2, 3, 4)
+SEGMENTS = (1, 0, 2, 3)
+DELTAS = (1, 0, 2, 3)
+"""Module sizes, segment counts and `grow` deltas, the most telling first. Where a question has
+a rare answer (a module too large or shared, a sparse module, an offset past the end, arbitrary
+literal bytes, a large `grow`), it is the *last* one: Hypothesis draws the first answers of a
+range more often than the others, and those are the common, telling cases."""
 
 
 class OpBuilder:
@@ -142,12 +164,13 @@ class OpBuilder:
     def module(self) -> ModuleDecl:
         c = self.choices
         max_pages = self.model.pool.max_memory // WASM_PAGE
-        if max_pages >= SPARSE_PAGES and c.integer(0, 3) == 0:
+        if max_pages >= SPARSE_PAGES and c.integer(0, 3) == 3:
             return self.sparse_module()
-        minimum = c.integer(0, min(max_pages, 4)) if c.integer(0, 15) else max_pages + 1
-        maximum = None if c.integer(0, 1) else minimum + c.integer(0, 8)
-        segments = tuple(self.segment(minimum) for _ in range(c.integer(0, 3) if minimum else 0))
-        return ModuleDecl(self.fresh("m"), minimum, maximum, shared=c.integer(0, 15) == 0, data=segments)
+        too_large = c.integer(0, 15) == 15
+        minimum = max_pages + 1 if too_large else choose(c, [n for n in MIN_PAGES if n <= max_pages])
+        maximum = minimum + c.integer(0, 8) if c.integer(0, 1) else None
+        segments = tuple(self.segment(minimum) for _ in range(choose(c, SEGMENTS) if minimum else 0))
+        return ModuleDecl(self.fresh("m"), minimum, maximum, shared=c.integer(0, 15) == 15, data=segments)
 
     def sparse_module(self) -> ModuleDecl:
         """Two one-byte segments about 16 MiB apart: an image at the edge of the dense-image
@@ -181,7 +204,7 @@ class OpBuilder:
 
     def grow(self, instance: str) -> Grow:
         c = self.choices
-        return Grow(instance, c.integer(0, 3) if c.integer(0, 7) else c.integer(4, 80))
+        return Grow(instance, c.integer(4, 80) if c.integer(0, 7) == 7 else choose(c, DELTAS))
 
     def size(self, instance: str) -> Size:
         return Size(instance)
@@ -209,7 +232,7 @@ class OpBuilder:
         length = max(self.length(), 1)
         if self.room(instance, length) < 0:
             return Size(instance)
-        offset = self.choices.integer(0, self.room(instance, length))
+        offset = self.in_bounds(self.room(instance, length))
         observable = "resident" if self.choices.integer(0, 1) else "zero"
         probe = Expect(observable, (instance, offset, length), 0)
         return Expect(observable, probe.args, self.model.observe(probe))
@@ -233,7 +256,8 @@ class OpBuilder:
         if self.live_modules():
             kinds += ["instantiate", "instantiate", "drop"]
         if self.model.instances:
-            kinds += ["write", "write", "touch", "touch", "read", "grow", "size", "deallocate", "deallocate"]
+            kinds += ["write", "write", "touch", "touch", "read", "grow", "size", "deallocate", "deallocate",
+                      "expect"]
         kinds.append("shared")
         if self.model.shared:
             kinds += ["shared-grow", "shared-size"]
@@ -251,22 +275,49 @@ class OpBuilder:
     # -- operands ---------------------------------------------------------------------------
 
     def literal(self, limit: int) -> bytes:
+        """A repeated non-zero byte (`LITERAL_LENGTHS` long, at most `limit`), or up to 16
+        arbitrary bytes."""
         c = self.choices
-        length = min(limit, choose(c, (1, 8, 16, OS_PAGE, 100, 2 * OS_PAGE)))
-        return bytes([c.integer(1, 255)]) * length if c.integer(0, 3) else bytes(c.integer(0, 255) for _ in range(min(length, 16)))
+        length = min(limit, choose(c, LITERAL_LENGTHS))
+        if c.integer(0, 3) == 3:
+            return bytes(c.integer(0, 255) for _ in range(min(length, 16)))
+        return bytes([c.integer(1, 255)]) * length
 
     def length(self) -> int:
-        return choose(self.choices, (1, OS_PAGE, 16, WASM_PAGE, 4 * OS_PAGE, 0))
+        return choose(self.choices, LENGTHS)
 
     def room(self, instance: str, length: int) -> int:
         """The largest in-bounds offset for `length` bytes (negative: nothing fits)."""
         return self.model.instances[instance].pages * WASM_PAGE - length
 
     def offset(self, room: int) -> int:
-        """Mostly an in-bounds, often page-aligned offset; sometimes just past the end."""
+        """Mostly an in-bounds offset (`in_bounds`); sometimes just past the end."""
         c = self.choices
-        if room < 0 or c.integer(0, 15) == 0:
-            return max(room, 0) + c.integer(1, OS_PAGE)
-        if c.integer(0, 1):
+        if room < 0:
+            return c.integer(1, OS_PAGE)
+        if c.integer(0, 15) == 15:
+            return room + c.integer(1, OS_PAGE)
+        return self.in_bounds(room)
+
+    def in_bounds(self, room: int) -> int:
+        """An offset in [0, room]: a hot one (`hot_offsets`) one time in 4 when there are
+        some, else page-aligned one time in 4 (one in 2 when there are none), else any."""
+        c = self.choices
+        how = c.integer(0, 3)
+        hot = self.hot_offsets(room)
+        if how == HOT and hot:
+            return choose(c, hot)
+        if how <= 1:
             return c.integer(0, room // OS_PAGE) * OS_PAGE
         return c.integer(0, room)
+
+    def hot_offsets(self, room: int) -> list[int]:
+        """Offsets up to `room` where the bugs of reuse show: the first byte of every data
+        segment of the modules the model holds (where an image, or a stale one, shows
+        through) and the first byte past every module's minimum size (where grown pages, or
+        stale ones, begin). Sorted, without repeats."""
+        hot = set()
+        for module in self.model.modules.values():
+            hot.update(segment.offset for segment in module.decl.data)
+            hot.add(module.decl.min * WASM_PAGE)
+        return sorted(offset for offset in hot if offset <= room)

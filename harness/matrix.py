@@ -38,13 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import observers, wasm
+from harness.documented import explaining_differences, run_expecting
 from harness.errors import InvalidProgram
 from harness.divergence import Divergence
-from harness.executor import Executor, Outcome
 from harness.expectations import SEMANTICS, Expectations, expectations_of
 from harness.findings import write_atomically
 from harness.model import Model
-from harness.model.predict import with_predicted_results, without_any_results
 from harness.ops import (
     Data,
     Error,
@@ -60,7 +59,6 @@ from harness.ops import (
     Program,
     Slot,
     Touch,
-    without_results,
 )
 from harness.replay import expand
 from harness.targets import Target, make_target
@@ -252,14 +250,6 @@ class Verdict:
     detail: str = ""
 
 
-def run_expecting(program: Program, target: Target, expectations: Expectations) -> Outcome:
-    """`harness.executor.run`, its model told `expectations` (what the executor does itself
-    once it passes a target's expectations to its model)."""
-    executor = Executor(program, target)
-    executor.model = Model(program.pool_spec, expectations)
-    return executor.run()
-
-
 def classify(path: Path, make_target: Callable[[], Target]) -> Verdict:
     """Replays `path` on a fresh target beside the model told the target's expectations.
 
@@ -284,43 +274,10 @@ def classify(path: Path, make_target: Callable[[], Target]) -> Verdict:
 def _classify_divergence(path: Path, program: Program, divergence: Divergence, expectations: Expectations,
                          make_target: Callable[[], Target]) -> Verdict:
     detail = " / ".join(divergence.describe().splitlines()[:2])
-    if divergence.source != "file":
-        return Verdict(str(path), FAILED, detail=detail)
-    if predicted_at(program, divergence.index, expectations) != divergence.observed:
-        return Verdict(str(path), FAILED, detail=detail)
-    flags = responsible_flags(program, divergence.index, divergence.expected, expectations)
+    flags, why_not = explaining_differences(program, divergence, expectations, make_target)
     if not flags:
-        return Verdict(str(path), FAILED, detail=detail)
-    predicted = with_predicted_results(without_any_results(program), expectations)
-    again = run_expecting(predicted, make_target(), expectations)
-    if not again.passed:
-        return Verdict(str(path), FAILED, detail="with predicted results: " + (again.skipped or again.divergence.describe()))
+        return Verdict(str(path), FAILED, detail=f"{detail} ({why_not})")
     return Verdict(str(path), DOCUMENTED, flags, detail)
-
-
-def predicted_at(program: Program, index: int, expectations: Expectations) -> object:
-    """What the model with `expectations` says statement `index` of `program` produces (or an
-    `expect` reads); a `RuntimeError` text if the model cannot get there."""
-    model = Model(program.pool_spec, expectations)
-    try:
-        for op in program.statements[:index]:
-            if not isinstance(op, Expect):
-                model.apply(without_results(op))
-        op = program.statements[index]
-        return model.observe(op) if isinstance(op, Expect) else model.apply(without_results(op))
-    except (KeyError, AssertionError) as err:
-        return RuntimeError(f"model cannot reach statement {index + 1}: {err!r}")
-
-
-def responsible_flags(program: Program, index: int, file_value: object, expectations: Expectations) -> tuple[str, ...]:
-    """The declared differences which, each reset to docs/semantics.md alone, make the model
-    predict the file's value at statement `index`."""
-    found = []
-    for name in expectations.differences():
-        alone = dataclasses.replace(expectations, **{name: getattr(SEMANTICS, name)})
-        if predicted_at(program, index, alone) == file_value:
-            found.append(name)
-    return tuple(found)
 
 
 def classify_corpus(paths: Sequence[Path], target: str = "wasmtime") -> list[Verdict]:

@@ -27,6 +27,8 @@ with the largest one, 65536 pages, which is what an absent `max` means in the te
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness.ops import ModuleDecl
 
 MEMORY = "memory"
@@ -39,7 +41,7 @@ EXPORTS = (MEMORY, LOAD8, STORE8, GROW, SIZE)
 
 U32 = 1 << 32
 
-_ACCESSORS_WAT = f"""\
+ACCESSORS_WAT = f"""\
   (func (export "{LOAD8}") (param i32) (result i32)
     local.get 0
     i32.load8_u)
@@ -52,6 +54,7 @@ _ACCESSORS_WAT = f"""\
     memory.grow)
   (func (export "{SIZE}") (result i32)
     memory.size)"""
+"""The accessor functions of every generated module, as WAT (indented for a module body)."""
 
 
 def memory_limits(decl: ModuleDecl) -> tuple[int, int | None, bool]:
@@ -69,15 +72,23 @@ def wat_string(data: bytes) -> str:
     return '"' + "".join(f"\\{byte:02x}" for byte in data) + '"'
 
 
-def module_wat(decl: ModuleDecl) -> str:
-    """The WAT text of the module `decl` declares (see the module docstring)."""
+def module_wat(
+    decl: ModuleDecl,
+    data_text: Callable[[bytes], str] = wat_string,
+    accessors: str = ACCESSORS_WAT,
+) -> str:
+    """The WAT text of the module `decl` declares (see the module docstring).
+
+    `data_text` writes each segment's bytes and `accessors` stands for the accessor functions;
+    the defaults give complete WAT. Other values let a caller embed the text in a template
+    (the standalone reproducers write `{wat_string(b"...")}` and `{ACCESSORS}` there)."""
     minimum, maximum, shared = memory_limits(decl)
     limits = " ".join(str(n) for n in (minimum, maximum) if n is not None)
     limits += " shared" if shared else ""
     lines = [f";; module {decl.name}", "(module", f'  (memory (export "{MEMORY}") {limits})']
     for segment in decl.data:
-        lines.append(f"  (data (i32.const {as_i32(segment.offset)}) {wat_string(segment.data)})")
-    lines.append(_ACCESSORS_WAT + ")")
+        lines.append(f"  (data (i32.const {as_i32(segment.offset)}) {data_text(segment.data)})")
+    lines.append(accessors + ")")
     return "\n".join(lines) + "\n"
 
 
@@ -181,6 +192,7 @@ def as_i32(value: int) -> int:
 
 
 __all__ = [
+    "ACCESSORS_WAT",
     "EXPORTS",
     "GROW",
     "LOAD8",

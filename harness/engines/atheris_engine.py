@@ -18,11 +18,12 @@ Pieces, from the bytes up:
 - `fuzz(...)`: runs the libFuzzer process (`python -m harness.engines.atheris_main`) as a child,
   so a crash of the target kills only the child. It follows the child's stats file and its
   `cov:` lines, turns the crash artifacts libFuzzer leaves (`crash-*`, `timeout-*`, `oom-*`) into
-  `.ops` findings (signature `crash/<signal or kind>`), and starts a new child while budget
+  `.ops` findings (signature `crash/<cause>/<op kind>@<stack>`, `harness.crashes`), and starts a new child while budget
   remains.
 
-The corpus persists between campaigns (`DEFAULT_CORPUS`); libFuzzer adds every input that
-reached new coverage. atheris is an optional dependency: `pip install 'poolfuzz[fuzz]'`.
+The corpus persists between campaigns (`DEFAULT_CORPUS`); a new one is seeded with every
+program under `corpora/`, encoded (`harness.engines.atheris_encode`), and a few random inputs;
+libFuzzer adds every input that reached new coverage. atheris is an optional dependency: `pip install 'poolfuzz[fuzz]'`.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ from harness.generate import ByteChoices, OpBuilder, pool_spec
 from harness.minimize import minimize
 from harness.model import Model
 from harness.model.predict import with_predicted_results, without_any_results
-from harness.nightly.proc import stop, tail
 from harness.ops import Expect, Op, Program, with_result
+from harness.processes import stop, tail
+from harness.crashes import crash_signature, last_dump, stack_key
 from harness.targets import Target, Unsupported, available, make_target
 from harness.text import format_program
 
@@ -78,10 +80,12 @@ CRASH_REPLAY_TIMEOUT = 10.0
 STATS_INTERVAL = 1.0
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = 32
+CORPORA = ROOT / "corpora"
+"""Where the `.ops` programs that seed a new corpus come from."""
 
 
-class AtherisMissing(PoolfuzzError):
-    """atheris cannot be imported in this Python."""
+class AtherisMissing(PoolfuzzError, ImportError):
+    """atheris cannot be imported in this Python (an ImportError, as the import would raise)."""
 
 
 def require_atheris() -> None:
@@ -236,25 +240,47 @@ def read_stats(path: Path) -> dict | None:
 
 
 def seed_inputs(count: int = SEEDS) -> list[bytes]:
-    """Deterministic first inputs: `count` pseudo-random byte strings (SHAKE-256 of a counter)
-    of lengths from 32 to 497 bytes: programs of about 4 to 40 ops, under varied pools.
-
-    Why not the bytes of the regression `.ops` files: they too decode to valid programs, but
-    all of them start with `version 1`, so all of them decode to the *same* pool, and
-    libFuzzer's local mutations rarely change it. Measured with the mutants: seeded that way,
-    a campaign missed `no-image-removal-on-module-change` for 40 s; seeded with these, it found
-    it in under 2 s.
-    """
+    """Deterministic pseudo-random first inputs: `count` byte strings (SHAKE-256 of a counter)
+    of lengths from 32 to 497 bytes: programs of about 4 to 40 ops, under varied pools."""
     return [hashlib.shake_256(f"poolfuzz seed {i}".encode()).digest(32 + 15 * i) for i in range(count)]
 
 
-def prepare_corpus(directory: Path) -> Path:
-    """`directory`, created and seeded with `seed_inputs()` if it is missing or empty.
+def corpus_seeds(corpora: Path = CORPORA) -> list[bytes]:
+    """The programs of every `.ops` file under `corpora` (regression cases, saved findings),
+    each encoded by `atheris_encode.encode_nearest` — the file itself if the decoder can
+    express it, else the nearest program it can — then `seed_inputs()`.
+
+    Encoded rather than taken as text: the text of every file starts with `version 1`, so its
+    bytes all decode to the same pool, and libFuzzer's local mutations rarely change it
+    (measured with the mutants: seeded that way, a campaign missed
+    `no-image-removal-on-module-change` for 40 s; seeded with random bytes, it found it in under
+    2 s). Encoded, each file brings its own pool and its own sequence. A file that does not
+    parse is left out (`poolfuzz replay` reports it)."""
+    return list(named_corpus_seeds(corpora).values())
+
+
+def named_corpus_seeds(corpora: Path = CORPORA) -> dict[str, bytes]:
+    """`corpus_seeds(corpora)` by name: each file's path under `corpora`, then `random-NNN`."""
+    from harness.engines.atheris_encode import encode_nearest
+    from harness.errors import InvalidProgram
+    from harness.text import parse_file
+
+    seeds = {}
+    for path in sorted(corpora.rglob("*.ops")) if corpora.is_dir() else []:
+        try:
+            seeds[path.relative_to(corpora).as_posix()] = encode_nearest(parse_file(path))[0]
+        except InvalidProgram:
+            continue
+    return seeds | {f"random-{i:03}": seed for i, seed in enumerate(seed_inputs())}
+
+
+def prepare_corpus(directory: Path, corpora: Path = CORPORA) -> Path:
+    """`directory`, created and seeded with `corpus_seeds(corpora)` if it is missing or empty.
 
     Files are named by the SHA-1 of their bytes, as libFuzzer names the inputs it adds."""
     directory.mkdir(parents=True, exist_ok=True)
     if not any(directory.iterdir()):
-        for seed in seed_inputs():
+        for seed in corpus_seeds(corpora):
             (directory / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
     return directory
 
@@ -290,18 +316,28 @@ def crash_cause(log: str) -> str:
     return "deadly-signal"
 
 
-def save_crash(campaign: Campaign, artifact: Path, cause: str, mutants_from: str | None = None) -> Finding | None:
-    """Decode a libFuzzer artifact and save it under `campaign.out` as an `.ops` finding of
-    signature `crash/<cause>`; None if the campaign already has that signature.
+def save_crash(campaign: Campaign, artifact: Path, cause: str, mutants_from: str | None = None,
+               log: str = "") -> Finding | None:
+    """Decode a libFuzzer artifact and save it under `campaign.out` as an `.ops` finding; None
+    if the campaign already has its signature.
 
-    A crash by a signal or an exception is minimized first (`minimize_crash`: each candidate
-    runs in a forked process); a timeout or out-of-memory is saved as decoded. Its header names
-    the cause and the artifact. Written atomically, like every finding."""
-    signature = f"crash/{cause}"
+    The signature is the nightly runner's for a dead worker (`crash/<cause>/<op kind>`, plus
+    `@<stack>` when `log`, the fuzzing process's output, holds the target's stack: see
+    `harness.crashes`), so one bug found by both engines is one finding. The op is the last of
+    the shortest prefix of the input that still dies; a crash by a signal or an exception is
+    then minimized (each candidate runs in a forked process: `dies_of`); a timeout or
+    out-of-memory is saved as decoded. Its header names the cause and the artifact. Written
+    atomically, like every finding."""
+    seconds = campaign.elapsed
+    program = decode(artifact.read_bytes())
+    prefix = crashing_prefix(program, campaign.target, campaign.mutant, cause, mutants_from)
+    op_kind = prefix.statements[-1].kind if prefix is not None and prefix.statements else None
+    stack = stack_key(last_dump(log) or "")
+    signature = crash_signature(cause, op_kind, stack)
     if campaign.knows(signature):
         return None
-    seconds = campaign.elapsed
-    program = minimize_crash(decode(artifact.read_bytes()), campaign.target, campaign.mutant, cause, mutants_from)
+    if prefix is not None:
+        program = with_predicted_results(minimize(prefix, _dies(campaign.target, campaign.mutant, cause, mutants_from)))
     text = format_program(program)
     campaign.out.mkdir(parents=True, exist_ok=True)
     path = campaign.out / f"{findings.slug(signature)}-{hashlib.sha256(text.encode()).hexdigest()[:8]}.ops"
@@ -318,21 +354,22 @@ def save_crash(campaign: Campaign, artifact: Path, cause: str, mutants_from: str
     return finding
 
 
-def minimize_crash(program: Program, target_name: str, mutant: str | None, cause: str,
-                   mutants_from: str | None = None, timeout: float = CRASH_REPLAY_TIMEOUT) -> Program:
-    """The smallest program `harness.minimize` reaches that still dies of `cause` (a signal
-    name such as `SIGSEGV`, or `exception-<Type>`), with the model's results written in;
-    `program` unchanged if it does not die so when replayed, or if the cause is another kind
-    (`timeout`, `oom`: too slow to replay many times). Each candidate runs in a forked process
-    (`dies_of`), so this process never crashes."""
+def _dies(target_name: str, mutant: str | None, cause: str, mutants_from: str | None,
+          timeout: float = CRASH_REPLAY_TIMEOUT) -> Callable[[Program], bool]:
+    return lambda candidate: dies_of(candidate, target_name, mutant, cause, mutants_from, timeout)
+
+
+def crashing_prefix(program: Program, target_name: str, mutant: str | None, cause: str,
+                    mutants_from: str | None = None, timeout: float = CRASH_REPLAY_TIMEOUT) -> Program | None:
+    """The shortest prefix of `program`, without results, that still dies of `cause` (a signal
+    name such as `SIGSEGV`, or `exception-<Type>`): its last statement is the one that kills.
+    None if the program does not die so when replayed, or if the cause is another kind
+    (`timeout`, `oom`: too slow to replay many times)."""
     bare = without_any_results(program)
-
-    def still_dies(candidate: Program) -> bool:
-        return dies_of(candidate, target_name, mutant, cause, mutants_from, timeout)
-
+    still_dies = _dies(target_name, mutant, cause, mutants_from, timeout)
     if not cause.startswith(("SIG", "exception-")) or not still_dies(bare):
-        return program
-    return with_predicted_results(minimize(shortest_prefix(bare, still_dies), still_dies))
+        return None
+    return shortest_prefix(bare, still_dies)
 
 
 def shortest_prefix(program: Program, still_dies: Callable[[Program], bool]) -> Program:
@@ -564,7 +601,7 @@ class _Supervisor:
         for artifact in artifacts:
             self.seen.add(artifact)
             kind = artifact_kind(artifact)
-            save_crash(self.campaign, artifact, crash_cause(log) if kind == "crash" else str(kind), self.mutants_from)
+            save_crash(self.campaign, artifact, crash_cause(log) if kind == "crash" else str(kind), self.mutants_from, log)
             self.status.crashes += 1
             self.quarantine(artifact)
         return len(artifacts)

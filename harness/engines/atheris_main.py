@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     global _deadline, _last_run
     options, libfuzzer_args = parse_args(sys.argv[1:] if argv is None else argv)
     if options.stop_at is not None:  # run by the engine: never outlive it (a killed campaign)
-        from harness.nightly.proc import die_with_parent
+        from harness.processes import die_with_parent
 
         die_with_parent()
     try:

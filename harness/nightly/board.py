@@ -4,7 +4,7 @@ A finding's identity is its key, `<target>:<signature>`. Signatures are the dive
 (`<op kind>/<observable>/<how>`) or, for a target that died, `crash/<cause>/<op kind>` where the
 cause is the signal (`SIGSEGV`, `SIGABRT`, ...), `timeout` (a hang), `oom` or
 `exception-<Type>`; a crash's key adds `@<hash>` of the mutant-free stack of the target's code
-that was running (`stacks`), when the log holds one. So findings are told apart by target,
+that was running (`harness.crashes`), when the log holds one. So findings are told apart by target,
 divergent observable, op kind, crash signal and stack.
 
 Invariants:
@@ -35,11 +35,6 @@ KINDS = ("divergence", "crash", "hang", "oom")
 
 def finding_key(target: str, signature: str, stack: str | None = None) -> str:
     return f"{target}:{signature}" + (f"@{stack}" if stack else "")
-
-
-def crash_signature(cause: str, op_kind: str | None) -> str:
-    """`crash/<cause>/<op kind>`; `none` for the op when no op was running."""
-    return f"crash/{cause}/{op_kind or 'none'}"
 
 
 def kind_of_cause(cause: str) -> str:

@@ -3,7 +3,9 @@
 Each (file, target) runs in its own forked child (`isolate`), up to `parallel` at a time, so a
 target that crashes or hangs on a file costs one child and becomes a finding like any other: a
 divergence or a death is claimed on the board (and minimized by triage). A file that does not
-parse is `malformed` — an error of the corpus, reported as such.
+parse is `malformed` — an error of the corpus, reported as such. A file that fails only where
+the target's declared differences say it must (`harness.documented`: Wasmtime choosing another
+slot, say) is `documented`, and no finding.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from pathlib import Path
 from harness.errors import InvalidProgram
 from harness.nightly.board import Board, divergence_claim
 from harness.nightly.deaths import crash_claim
-from harness.nightly.isolate import CRASHED, DIVERGED, INVALID, PASSED, SKIPPED, Isolated, Verdict
+from harness.nightly.isolate import CRASHED, DIVERGED, DOCUMENTED, INVALID, PASSED, SKIPPED, Isolated, Verdict
 from harness.ops import Program
 from harness.replay import FAILED, MALFORMED, expand
 from harness.text import format_op, format_program, parse_file
 
-STATUSES = (PASSED, FAILED, SKIPPED, MALFORMED, CRASHED)
+STATUSES = (PASSED, DOCUMENTED, FAILED, SKIPPED, MALFORMED, CRASHED)
 
 
 @dataclass

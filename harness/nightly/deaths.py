@@ -21,11 +21,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.nightly.board import Claim, crash_signature, describe_cause, finding_key, kind_of_cause
+from harness.nightly.board import Claim, describe_cause, finding_key, kind_of_cause
 from harness.nightly.flight import is_op_line, op_kind_of, read_flight
 from harness.nightly.layout import WorkerFiles
-from harness.nightly.proc import EXIT_EXCEPTION, cause_of, tail
-from harness.nightly.stacks import last_dump, stack_key, stack_of
+from harness.nightly.proc import EXIT_EXCEPTION, cause_of
+from harness.processes import tail
+from harness.crashes import crash_signature, last_dump, stack_key, stack_of
 
 HARNESS_EXCEPTIONS = {"HarnessError", "InvalidProgram", "NativeBuildError", "ImportError", "ModuleNotFoundError"}
 """Exceptions that are poolfuzz's own failures, never the target's."""

@@ -1,7 +1,7 @@
 """Running one program where its crash cannot hurt: a forked child per run.
 
     verdict = run_isolated(program, "crashy", timeout=30)
-    verdict.status   # passed | skipped | diverged | crashed | invalid
+    verdict.status   # passed | skipped | diverged | documented | crashed | invalid
     verdict.cause    # for crashed: SIGSEGV, SIGABRT, ..., timeout, oom, exception-<Type>
     verdict.index    # the statement that was running (len(statements) while finishing)
 
@@ -9,8 +9,8 @@ The child runs the program on a fresh target beside the model, statement by stat
 the executor's incremental API, and publishes the index of the statement it is about to apply in
 a page shared with the parent. Its faulthandler writes to an unnamed file of the parent's: a
 crash's stack (and, asked by SIGUSR1 before a hang is killed, the hung stack) becomes the
-verdict's `detail`, from which the crash's identity is read (`stacks`). It sends its verdict (with the `Divergence`, if any) back through
-a pipe and exits. The parent waits at most `timeout` seconds (then the child is killed: a hang)
+verdict's `detail`, from which the crash's identity is read (`harness.crashes`). It sends its
+verdict (with the `Divergence`, if any) back through a pipe and exits. The parent waits at most `timeout` seconds (then the child is killed: a hang)
 and, when `rss_limit_mb` is given, kills a child whose resident memory passes it (`oom`).
 
 Invariants: the calling process never runs target code; whatever the child does, the call
@@ -38,14 +38,17 @@ import psutil
 
 from harness._native import native
 from harness.divergence import Divergence
+from harness.documented import explaining_differences
 from harness.errors import InvalidProgram
 from harness.executor import Executor
-from harness.nightly.proc import cause_of, die_with_parent
-from harness.nightly.stacks import last_dump
+from harness.nightly.proc import cause_of
+from harness.processes import die_with_parent
+from harness.crashes import last_dump
 from harness.ops import Program
 from harness.targets import Unsupported, make_target
 
 PASSED, SKIPPED, DIVERGED, CRASHED, INVALID = "passed", "skipped", "diverged", "crashed", "invalid"
+DOCUMENTED = "documented"  # diverged only from the program's own results, as the target's declared differences say
 _INDEX = struct.Struct("q")
 
 
@@ -257,4 +260,10 @@ def _apply(program: Program, target: str, mark: Callable[[int], None]) -> Verdic
         executor.close()
     if mismatch is None:
         return Verdict(PASSED, index)
-    return Verdict(DIVERGED, index, divergence=executor.diverge(index, mismatch))
+    divergence = executor.diverge(index, mismatch)
+    expectations = executor.model.expectations
+    if divergence.source == "file" and expectations.differences():
+        flags, _ = explaining_differences(program, divergence, expectations, lambda: make_target(target))
+        if flags:
+            return Verdict(DOCUMENTED, index, divergence=divergence, detail=f"documented difference ({', '.join(flags)})")
+    return Verdict(DIVERGED, index, divergence=divergence)

@@ -128,7 +128,7 @@ def resources_section(samples: list[dict]) -> dict:
 def corpus_section(state: RunState) -> dict:
     results = state.corpus_results or []
     counts = {status: sum(r["status"] == status for r in results) for status in STATUSES}
-    problems = [r for r in results if r["status"] not in ("passed", "skipped")]
+    problems = [r for r in results if r["status"] not in ("passed", "documented", "skipped")]
     return {"folder": state.corpus, "complete": state.corpus_results is not None, "counts": counts, "problems": problems}
 
 

@@ -41,7 +41,8 @@ from harness.nightly.books import Books
 from harness.nightly.corpus import corpus_files, replay_corpus
 from harness.nightly.engines import DEFAULT_ENGINES, engine_names
 from harness.nightly.layout import RunDir
-from harness.nightly.proc import cause_of, kill, spawn_module, stop, tail
+from harness.nightly.proc import cause_of, spawn_module
+from harness.processes import kill, stop, tail
 from harness.nightly.state import FINISHED, INTERRUPTED, RunState
 from harness.nightly.triage import save_as_seen
 from harness.nightly.workforce import GIVE_UP_AFTER, Workforce

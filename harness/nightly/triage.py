@@ -31,14 +31,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import findings
+from harness.divergence import Divergence
 from harness.errors import InvalidProgram
+from harness.expectations import expectations_of
 from harness.minimize import minimize
 from harness.model.predict import with_predicted_results, without_any_results
 from harness.nightly.board import SAVED, Board, Claim, describe_cause
 from harness.nightly.isolate import CRASHED, DIVERGED, Verdict, run_isolated
 from harness.nightly.layout import RunDir
-from harness.nightly.proc import die_with_parent
+from harness.processes import die_with_parent
 from harness.ops import Program
+from harness.targets import make_target
 from harness.text import format_op, format_program, parse
 
 
@@ -81,7 +84,8 @@ def triage(claim: Claim, run: RunDir, options: TriageOptions, stop_at: float,
         if not still_fails(bare):
             note = "time ran out before it was replayed" if replay.out_of_time else \
                 "it did not fail the same way when replayed alone, in a fresh process"
-            return save_as_seen(claim, run, note)
+            as_seen = replay(program) if claim.kind == "divergence" else None  # for a standalone script
+            return save_as_seen(claim, run, note, as_seen.divergence if as_seen is not None else None)
         small = minimize(bare, still_fails)
     except Preempted:
         if "program" in last:
@@ -150,8 +154,8 @@ def op_kind_at(program: Program, index: int) -> str | None:
 
 def _save(claim: Claim, run: RunDir, small: Program, verdict: Verdict, complete: bool, replay: Replayer) -> Claim:
     """Annotate `small` (keeping the annotation only if it still fails the same way) and save it."""
-    try:
-        annotated = with_predicted_results(small)
+    try:  # the results the target must give: the semantics, with the target's declared differences
+        annotated = with_predicted_results(small, expectations_of(make_target(claim.target), small.pool_spec))
     except Exception:  # the model refuses a program it cannot follow: keep it bare
         annotated = small
     if claim.kind == "hang":
@@ -189,13 +193,17 @@ def save_crash(claim: Claim, program: Program, index: int, folder: Path) -> tupl
     return path, description
 
 
-def save_as_seen(claim: Claim, run: RunDir, note: str) -> Claim:
-    """Save the raw reproducer of `claim`, unminimized, with a header saying why (`note`)."""
+def save_as_seen(claim: Claim, run: RunDir, note: str, divergence: Divergence | None = None) -> Claim:
+    """Save the raw reproducer of `claim`, unminimized, with a header saying why (`note`);
+    `divergence`, that of the raw reproducer replayed with its results, gets its standalone
+    script where the target has them (`findings.companion_script`)."""
     raw = claim.raw if claim.raw.endswith("\n") else claim.raw + "\n"
     path = _path_for(run.found / claim.target, claim.signature, raw)
     what = claim.description or claim.signature
     header = [f"finding: {claim.signature} (target {claim.target})", *what.splitlines(),
               f"not minimized: {note}", f"replay: {findings.replay_command(path, claim.target, None)}"]
+    if divergence is not None:
+        header += findings.companion_script(divergence, path, claim.target, None)
     findings.write_atomically(path, _with_header(raw, header))
     claim.status, claim.path, claim.minimized, claim.ops = SAVED, str(path.relative_to(run.root)), False, claim.raw_ops
     claim.description = f"{what}\n(not minimized: {note})"

@@ -37,7 +37,8 @@ from harness.nightly.board import SAVED, Board, Claim, divergence_claim, finding
 from harness.nightly.engines import EngineOptions, engine_named
 from harness.nightly.flight import FlightRecorder, recording
 from harness.nightly.layout import RunDir, WorkerFiles
-from harness.nightly.proc import EXIT_EXCEPTION, die_with_parent, kill_descendants
+from harness.nightly.proc import EXIT_EXCEPTION, kill_descendants
+from harness.processes import die_with_parent
 from harness.text import format_program
 
 STATS_INTERVAL = 1.0

@@ -29,7 +29,8 @@ from harness.nightly.deaths import examine
 from harness.nightly.engines import engine_names
 from harness.nightly.flight import read_flight
 from harness.nightly.layout import WorkerFiles
-from harness.nightly.proc import kill, spawn_module, stop
+from harness.nightly.proc import spawn_module
+from harness.processes import kill, stop
 from harness.nightly.worker import read_stats
 
 RESTART_WINDOW = 10.0

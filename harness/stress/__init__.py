@@ -9,9 +9,12 @@
 | `faultinject` | every n-th `mmap`/`mprotect`/`madvise`/`memfd_create`/`ftruncate` of a sequence fails; the pool must stay sound |
 | `soak` | a random workload for a long time, sampled for growth and leftovers, with a plot |
 | `mutants` | seeded bugs that only these checks can reveal (double slot handout, ignored failed reset) |
+| `command` | the command lines `poolfuzz soak` and `poolfuzz lincheck`: report folders, progress, Ctrl-C |
+| `leftovers` | the memfds and descriptors a pool may leave in a process |
 | `probe`, `scheduling`, `svg`, `chart` | non-faulting memory access, thread-switch perturbation, SVG drawing |
 
 Entry points, each returning a report object with `ok` and `describe()` and printing nothing:
 `workload.run_isolation(config)`, `lincheck.run(duration, ...)`, `faultinject.sweep(program)`,
-`soak.soak(duration, workers, ...)`.
+`soak.soak(duration, workers, ...)`. `poolfuzz soak --duration 1h --workers auto` and
+`poolfuzz lincheck --duration 10m` run the long ones and write `reports/soak|lincheck/<date>-<id>/`.
 """

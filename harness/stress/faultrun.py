@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import errno
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from allocator import (
@@ -162,11 +163,19 @@ class Run:
             self.engine.vm.inject = None
             self.index = -1
             self._release_everything()
-            self._next_tenants()
+            self._guarded("the next tenants", self._next_tenants)
         finally:
             self.engine.vm.inject = None
-            self.engine.close()
+            self._guarded("closing the engine", self.engine.close)
         self._check_closed(baseline, pool_range)
+
+    def _guarded(self, what: str, action: Callable[[], None]) -> None:
+        """Runs `action`; an exception out of it is a problem of this run, not a crash of the
+        sweep (a seeded bug can make the allocator's own assertions fail there)."""
+        try:
+            action()
+        except Exception as err:
+            self.problem(f"{what}: raised {type(err).__name__}: {err}")
 
     # -- one op ------------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ class LincheckReport:
     first_deviation: Path | None = None
     mutant: str | None = None
     violation: Violation | None = None
+    stopped: bool = False  # asked to stop before its budget ended
 
     @property
     def ok(self) -> bool:
@@ -67,14 +68,15 @@ class LincheckReport:
             "seconds": round(self.seconds, 2), "undecided_partitions": self.undecided,
             "deviations": self.deviations,
             "first_deviation": str(self.first_deviation) if self.first_deviation else None,
-            "mutant": self.mutant, "ok": self.ok,
+            "mutant": self.mutant, "ok": self.ok, "stopped": self.stopped,
             "violation": self.violation.describe() if self.violation else None,
         }
 
     def describe(self) -> str:
         rate = self.operations / self.seconds if self.seconds else 0.0
         head = (f"{self.trials} trials, {self.operations} operations in {self.seconds:.1f} s "
-                f"({rate:.0f} ops/s), {self.undecided} undecided partitions")
+                f"({rate:.0f} ops/s), {self.undecided} undecided partitions"
+                + ("; stopped early" if self.stopped else ""))
         if self.deviations:
             head += (f"; {self.deviations} trials showed only the known deviation, "
                      f"{DEVIATION} (first: {self.first_deviation})")
@@ -85,12 +87,14 @@ class LincheckReport:
 
 def run(duration: float, seed: int = 0, threads: int = 4, out: Path = Path("reports/lincheck"),
         mutant: str | None = None, max_trials: int | None = None, strict: bool = False,
-        progress: Callable[[LincheckReport], None] | None = None) -> LincheckReport:
+        progress: Callable[[LincheckReport], None] | None = None,
+        stop: Callable[[], bool] | None = None) -> LincheckReport:
     """Trials of seeds `seed, seed + 1, ...` until `duration` seconds pass or one fails.
 
     `mutant` names a seeded bug (`harness.stress.mutants.lookup`) active for the whole run. A
     failing trial's report (history JSON, HTML timeline, text) goes under `out`. `strict`
-    fails on the known deviation too (module docstring).
+    fails on the known deviation too (module docstring). `stop`, asked between trials, ends
+    the campaign early when it returns True (`LincheckReport.stopped`).
     """
     report = LincheckReport(mutant=mutant)
     started = time.monotonic()
@@ -98,6 +102,9 @@ def run(duration: float, seed: int = 0, threads: int = 4, out: Path = Path("repo
     with bug:
         for number in itertools.count():
             if time.monotonic() - started >= duration or number == max_trials:
+                break
+            if stop is not None and stop():
+                report.stopped = True
                 break
             trial = run_trial(plan(seed + number, threads))
             report.trials += 1

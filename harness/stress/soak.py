@@ -21,22 +21,36 @@ Findings (`SoakReport.findings`; none means the soak passed):
 * **isolation problems**, or a worker that crashed or overran its time.
 
 The report folder gets `soak.svg` (every metric over time, one line per worker, the end of the
-warm-up dashed), `samples.csv` and `summary.json`.
+warm-up dashed), `samples.csv`, `summary.json` (findings, per-metric `figures`, each worker's
+resources before and after its pools) and `summary.txt` (`SoakReport.describe`). The folder is
+staged beside its final name and renamed into place, so it appears whole or not at all.
+
+**Stopping early.** Workers run in their own process group, so a Ctrl-C at the terminal
+reaches only this process, which then asks every worker to stop (SIGTERM: finish the current
+epoch, check its leftovers, report), keeps sampling until they have, and writes the report of
+what it sampled (`SoakReport.interrupted`). A second Ctrl-C, or a worker that takes longer than
+an epoch and `STOP_GRACE` more, ends the workers at once (SIGKILL); the report is written all
+the same. A worker whose soak process died ends after its current epoch.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import psutil
 
@@ -53,6 +67,14 @@ descriptor per epoch passes 64 in about 11 minutes of 10-second epochs."""
 MIN_SAMPLES = 12
 OVERRUN = 120.0
 """Seconds past `duration` a worker may take to finish its last epoch before it is stopped."""
+
+KEPT_PROBLEMS = 50
+"""Problems a worker keeps (it counts them all)."""
+
+STOP_GRACE = 30.0
+"""Seconds past an epoch a worker asked to stop may take before it is killed."""
+
+Progress = Callable[[float, list["Sample"]], None]
 
 
 @dataclass(frozen=True)
@@ -76,19 +98,24 @@ class SoakReport:
     findings: list[str] = field(default_factory=list)
     worker_results: list[dict] = field(default_factory=list)
     folder: Path | None = None
+    interrupted: float | None = None  # seconds into the soak when it was asked to stop
 
     @property
     def ok(self) -> bool:
+        """No finding. An interrupted soak may be ok: it judged what it sampled."""
         return not self.findings
 
     def describe(self) -> str:
         instances = sum(r.get("instances", 0) for r in self.worker_results)
         epochs = sum(r.get("epochs", 0) for r in self.worker_results)
         workers = f"{self.workers} worker" + "s" * (self.workers != 1)
-        head = (f"soak of {self.duration:.0f} s, {workers}: {epochs} epochs, "
+        stopped = ("" if self.interrupted is None
+                   else f" (interrupted after {self.interrupted:.0f} s)")
+        head = (f"soak of {self.duration:.0f} s{stopped}, {workers}: {epochs} epochs, "
                 f"{instances} instances, {len(self.samples)} samples; "
                 + ("no finding" if self.ok else f"{len(self.findings)} findings"))
-        lines = [head, *self.findings, *summary_lines(self.samples)]
+        lines = [head, *self.findings, *summary_lines(self.samples),
+                 *teardown_lines(self.worker_results)]
         if self.folder is not None:
             lines.append(f"report: {self.folder}")
         return "\n".join(lines)
@@ -107,55 +134,112 @@ def resolve_workers(workers: int | str) -> int:
 def soak(duration: float, workers: int | str = "auto", out: Path = Path("reports/soak"),
          interval: float = 1.0, epoch: float = 10.0, threads: int = 3,
          target: str = "reference", mutant: str | None = None, seed: int = 0,
-         progress: Callable[[float, list[Sample]], None] | None = None) -> SoakReport:
-    """Runs the soak described in the module docstring and writes its report into `out`."""
+         progress: Progress | None = None) -> SoakReport:
+    """Runs the soak described in the module docstring and writes its report into the folder
+    `out` (`poolfuzz soak` makes a fresh `reports/soak/<date>-<id>/`). Ctrl-C stops it early
+    and the report is written all the same."""
     count = resolve_workers(workers)
     report = SoakReport(duration, count)
-    processes = [_start_worker(n, duration, epoch, threads, target, mutant, seed + 1000 * n)
-                 for n in range(count)]
-    started = time.monotonic()
-    while any(p.poll() is None for p in processes):
-        now = time.monotonic() - started
-        if now > duration + OVERRUN:
-            for number, process in enumerate(processes):
-                if process.poll() is None:
-                    process.kill()
-                    report.findings.append(f"worker {number} overran {duration:.0f} s by "
-                                           f"{OVERRUN:.0f} s and was stopped")
-            break
-        for number, process in enumerate(processes):
-            sample = _sample(number, process.pid, now)
-            if sample is not None:
-                report.samples.append(sample)
-        if progress is not None:
-            progress(now, report.samples)
-        time.sleep(interval)
-    report.worker_results = [_result(n, p) for n, p in enumerate(processes)]
+    started = [_start_worker(n, duration, epoch, threads, target, mutant, seed + 1000 * n)
+               for n in range(count)]
+    watch = _Watch(report, [process for process, _ in started], time.monotonic(), interval,
+                   progress)
+    try:
+        try:
+            if not watch.until(duration + OVERRUN):
+                report.findings += [f"worker {n} overran {duration:.0f} s by {OVERRUN:.0f} s "
+                                    f"and was stopped" for n in watch.kill()]
+        except KeyboardInterrupt:
+            report.interrupted = watch.elapsed()
+            watch.ask_to_stop()
+            if not watch.until(watch.elapsed() + epoch + STOP_GRACE):
+                watch.kill()
+    except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
+        watch.kill()
+    report.worker_results = [_result(n, *worker) for n, worker in enumerate(started)]
     report.findings += judge(report.samples, report.worker_results)
     report.folder = write_report(report, out)
     return report
 
 
+@dataclass
+class _Watch:
+    """The sampling loop over the worker processes."""
+
+    report: SoakReport
+    processes: list[subprocess.Popen]
+    started: float
+    interval: float
+    progress: Progress | None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def until(self, limit: float) -> bool:
+        """Samples every `interval` until every worker has exited (True) or `limit` seconds
+        into the soak have passed (False)."""
+        while any(p.poll() is None for p in self.processes):
+            now = self.elapsed()
+            if now > limit:
+                return False
+            for number, process in enumerate(self.processes):
+                sample = _sample(number, process.pid, now)
+                if sample is not None:
+                    self.report.samples.append(sample)
+            if self.progress is not None:
+                self.progress(now, self.report.samples)
+            time.sleep(self.interval)
+        return True
+
+    def ask_to_stop(self) -> None:
+        """SIGTERM to every live worker: it ends after its current epoch."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+
+    def kill(self) -> list[int]:
+        """SIGKILL to every live worker; their numbers."""
+        killed = []
+        for number, process in enumerate(self.processes):
+            if process.poll() is None:
+                process.kill()
+                killed.append(number)
+        return killed
+
+
 def _start_worker(number: int, duration: float, epoch: float, threads: int, target: str,
-                  mutant: str | None, seed: int) -> subprocess.Popen:
-    """A worker process: `python -m harness.stress.soak` with its settings as JSON."""
+                  mutant: str | None, seed: int) -> tuple[subprocess.Popen, IO[bytes]]:
+    """A worker process, `python -m harness.stress.soak` with its settings as JSON, and the
+    file its output goes to (a pipe that nobody reads during the soak could fill up)."""
     settings = json.dumps({"number": number, "duration": duration, "epoch": epoch,
                            "threads": threads, "target": target, "mutant": mutant,
                            "seed": seed})
-    return subprocess.Popen([sys.executable, "-m", "harness.stress.soak", settings],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _result(number: int, process: subprocess.Popen) -> dict:
-    """The JSON result a worker printed last, or a description of how it failed."""
-    out, err = process.communicate(timeout=30)
-    lines = out.strip().splitlines()
+    # SIGTERM is blocked in the child from the start (the mask survives exec) and unblocked by
+    # `_stop_on_sigterm`: a stop asked for while the worker still starts waits for its handler.
+    output = tempfile.TemporaryFile()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
-        return json.loads(lines[-1])
+        return subprocess.Popen([sys.executable, "-m", "harness.stress.soak", settings],
+                                stdout=output, stderr=subprocess.STDOUT,
+                                process_group=0), output
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _result(number: int, process: subprocess.Popen, output: IO[bytes]) -> dict:
+    """The JSON result a worker printed last, or a description of how it failed."""
+    process.wait(timeout=30)
+    with output:
+        output.seek(0)
+        lines = output.read().decode(errors="replace").strip().splitlines()
+    try:
+        result = json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
-        tail = "\n".join(err.strip().splitlines()[-15:])
-        problem = f"no result (exit code {process.returncode}):\n{tail}"
-        return {"worker": number, "problems": [problem]}
+        result = None
+    if isinstance(result, dict):
+        return result
+    tail = "\n".join(lines[-15:])
+    return {"worker": number, "problems": [f"no result (exit code {process.returncode}):\n{tail}"]}
 
 
 def _sample(worker: int, pid: int, t: float) -> Sample | None:
@@ -182,24 +266,39 @@ def worker(number: int, duration: float, epoch: float, threads: int, target: str
     from harness.stress.mutants import lookup
     from harness.stress.workload import IsolationConfig, run_isolation
 
-    result: dict = {"worker": number, "epochs": 0, "instances": 0, "problems": []}
+    result: dict = {"worker": number, "epochs": 0, "instances": 0, "problems": [],
+                    "problem_count": 0}
+    stop = _stop_on_sigterm()
     try:
         bug = activate(lookup(mutant)) if mutant else contextlib.nullcontext()
         with bug:
             baseline = leftovers.resources()
             deadline = time.monotonic() + duration
-            while time.monotonic() < deadline:
+            parent = os.getppid()
+            while time.monotonic() < deadline and not stop and os.getppid() == parent:
                 config = IsolationConfig(target=target, pools=1, threads=threads, rounds=None,
                                          seed=seed + result["epochs"])
                 report = run_isolation(config, min(deadline, time.monotonic() + epoch))
                 result["epochs"] += 1
                 result["instances"] += report.instances
-                result["problems"] += [f"epoch {result['epochs']}: {p}" for p in report.problems]
+                found = [f"epoch {result['epochs']}: {p}" for p in report.problems]
+                result["problem_count"] += len(found)
+                result["problems"] += found[:max(KEPT_PROBLEMS - len(result["problems"]), 0)]
             after = leftovers.resources()
-        result["left"] = leftovers.grown(baseline, after)
+        result.update(before=baseline, after=after, left=leftovers.grown(baseline, after),
+                      stopped=bool(stop))
     except Exception:
         result["problems"].append(f"the worker raised:\n{traceback.format_exc()}")
     return result
+
+
+def _stop_on_sigterm() -> list[int]:
+    """A list that becomes non-empty when SIGTERM arrives (the soak asks the worker to stop),
+    also when it arrived before this handler was installed (`_start_worker` blocked it)."""
+    received: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    return received
 
 
 # --- judging and reporting ----------------------------------------------------------------------
@@ -211,6 +310,9 @@ def judge(samples: list[Sample], results: list[dict]) -> list[str]:
     for result in results:
         worker = result["worker"]
         findings += [f"worker {worker}: {p}" for p in result["problems"][:10]]
+        more = result.get("problem_count", 0) - min(len(result["problems"]), 10)
+        if more > 0:
+            findings.append(f"worker {worker}: {more} more problems")
         for name, extra in result.get("left", {}).items():
             findings.append(f"worker {worker}: {extra} more {name} at the end than at the start")
     for worker in sorted({s.worker for s in samples}):
@@ -235,39 +337,101 @@ def unbounded_growth(values: list[float], allowance: float) -> str:
     return ""
 
 
-def summary_lines(samples: list[Sample]) -> list[str]:
-    """Per metric, summed over workers: the value when the warm-up ended, the last, the peak."""
+def figures(samples: list[Sample]) -> dict[str, dict[str, float]]:
+    """Per metric, summed over workers: the first sample, the one when the warm-up ended, the
+    last, the peak, and the least-squares slope after the warm-up (per hour)."""
     workers = sorted({s.worker for s in samples})
-    if not workers:
-        return []
-    lines = []
+    result = {}
     for metric in METRICS:
-        warm = last = peak = 0
+        row = dict.fromkeys(("first", "after_warmup", "last", "peak", "slope_per_hour"), 0.0)
         for worker in workers:
-            values = [getattr(s, metric) for s in samples if s.worker == worker]
-            warm += values[len(values) // 4]
-            last += values[-1]
-            peak += max(values)
+            series = [(s.t, float(getattr(s, metric))) for s in samples if s.worker == worker]
+            values = [v for _, v in series]
+            row["first"] += values[0]
+            row["after_warmup"] += values[len(values) // 4]
+            row["last"] += values[-1]
+            row["peak"] += max(values)
+            row["slope_per_hour"] += slope(series[len(series) // 4:]) * 3600
+        result[metric] = {name: round(value, 3) for name, value in row.items()}
+    return result
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """The least-squares slope of `points` (value per second; 0 for fewer than two times)."""
+    if len(points) < 2:
+        return 0.0
+    mean_t = sum(t for t, _ in points) / len(points)
+    mean_v = sum(v for _, v in points) / len(points)
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    if spread == 0:
+        return 0.0
+    return sum((t - mean_t) * (v - mean_v) for t, v in points) / spread
+
+
+def summary_lines(samples: list[Sample]) -> list[str]:
+    """One line per metric of `figures`."""
+    lines = []
+    for metric, row in figures(samples).items():
         scale, unit = (1 << 20, " MiB") if metric == "rss" else (1, "")
-        lines.append(f"  {metric}: {warm / scale:.0f}{unit} after the warm-up, "
-                     f"{last / scale:.0f}{unit} last, {peak / scale:.0f}{unit} at peak")
+        lines.append(f"  {metric}: {row['first'] / scale:.0f}{unit} first, "
+                     f"{row['after_warmup'] / scale:.0f}{unit} after the warm-up, "
+                     f"{row['last'] / scale:.0f}{unit} last, {row['peak'] / scale:.0f}{unit} "
+                     f"at peak, slope {row['slope_per_hour'] / scale:+.1f}{unit}/h after the "
+                     f"warm-up")
+    return lines
+
+
+def teardown_lines(results: list[dict]) -> list[str]:
+    """Each worker's memfds and descriptors before its first pool and after its last."""
+    lines = []
+    for result in results:
+        if "before" in result:
+            counts = ", ".join(f"{name} {result['before'][name]} -> {result['after'][name]}"
+                               for name in result["before"])
+            lines.append(f"  worker {result['worker']} after teardown: {counts}")
     return lines
 
 
 def write_report(report: SoakReport, folder: Path) -> Path:
-    """Writes `soak.svg`, `samples.csv` and `summary.json` into `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "samples.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["t", "worker", *METRICS])
-        for s in report.samples:
-            writer.writerow([s.t, s.worker, *(getattr(s, m) for m in METRICS)])
-    summary = {"duration": report.duration, "workers": report.workers, "ok": report.ok,
-               "findings": report.findings, "worker_results": report.worker_results,
-               "samples": len(report.samples)}
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (folder / "soak.svg").write_text(plot(report))
+    """Writes `soak.svg`, `samples.csv`, `summary.json` and `summary.txt` into `folder`.
+
+    The files are staged in a hidden sibling folder: a new `folder` appears by one rename,
+    whole; into an existing one, each file is moved in by `os.replace` (`summary.json` last)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    files = {"samples.csv": samples_csv(report.samples), "soak.svg": plot(report),
+             "summary.txt": report.describe() + "\n",
+             "summary.json": json.dumps(summary(report), indent=2) + "\n"}
+    stage = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".partial"))
+    try:
+        os.chmod(stage, 0o755)  # a report folder, not a private one (mkdtemp makes it 0700)
+        for name, text in files.items():
+            (stage / name).write_text(text)
+        if not folder.exists():
+            os.rename(stage, folder)
+            return folder
+        for name in files:
+            os.replace(stage / name, folder / name)
+        stage.rmdir()
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return folder
+
+
+def summary(report: SoakReport) -> dict:
+    """What `summary.json` holds."""
+    return {"duration": report.duration, "workers": report.workers, "ok": report.ok,
+            "interrupted": report.interrupted, "findings": report.findings,
+            "figures": figures(report.samples), "worker_results": report.worker_results,
+            "samples": len(report.samples)}
+
+
+def samples_csv(samples: list[Sample]) -> str:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["t", "worker", *METRICS])
+    for s in samples:
+        writer.writerow([s.t, s.worker, *(getattr(s, m) for m in METRICS)])
+    return text.getvalue()
 
 
 def plot(report: SoakReport) -> str:
@@ -283,12 +447,14 @@ def plot(report: SoakReport) -> str:
     times = sorted({s.t for s in report.samples})
     marker = times[len(times) // 4] if len(times) >= MIN_SAMPLES else None
     verdict = "passed" if report.ok else f"{len(report.findings)} findings"
-    return chart.panels(f"soak: {report.duration:.0f} s, {report.workers} workers — {verdict}",
-                        panels, marker)
+    if report.interrupted is not None:
+        verdict += f", interrupted after {report.interrupted:.0f} s"
+    workers = f"{report.workers} worker" + "s" * (report.workers != 1)
+    return chart.panels(f"soak: {report.duration:.0f} s, {workers} — {verdict}", panels, marker)
 
 
-__all__ = ["ALLOWANCES", "METRICS", "Sample", "SoakReport", "judge", "plot", "resolve_workers",
-           "soak", "unbounded_growth", "write_report"]
+__all__ = ["ALLOWANCES", "METRICS", "Sample", "SoakReport", "figures", "judge", "plot",
+           "resolve_workers", "slope", "soak", "unbounded_growth", "write_report"]
 
 
 if __name__ == "__main__":

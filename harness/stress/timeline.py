@@ -12,6 +12,10 @@ For a partition that is not linearizable, the colours say what the checker found
 * red: the operations that could come next and that the model refuses there;
 * grey: the rest.
 
+A bar's label goes above or below it, wherever it does not overlap an earlier label of its
+lane; a label with room in neither is left out (the tooltip and the table still name the
+operation).
+
 `render(history, result, title)` returns the page; `write(...)` saves it.
 """
 
@@ -29,6 +33,9 @@ LEFT = 70
 TOP = 28
 
 ACCEPTED, REFUSED, OTHER = "#2ca02c", "#d62728", "#b0b0b0"
+LABEL_CHARS = 34
+CHAR_WIDTH = 5.5
+"""A generous width of one character of a 9-pixel label, to keep labels apart."""
 
 
 def render(result: CheckResult, title: str, notes: str = "") -> str:
@@ -83,13 +90,16 @@ def draw(ops: list[Operation], order: dict[int, int] | None = None,
         y = TOP + lane * LANE
         elements.append(svg.line(LEFT, y + LANE - 4, width, y + LANE - 4, stroke="#eee"))
         elements.append(svg.text(8, y + 26, f"thread {thread}", weight="bold"))
-    for k, op in enumerate(sorted(ops, key=lambda o: o.call)):
-        elements += _bar(op, k, position, TOP + lane_of[op.thread] * LANE, order, refused)
+    free = {thread: [0.0, 0.0] for thread in threads}  # per lane: where each label row is free
+    for op in sorted(ops, key=lambda o: o.call):
+        elements += _bar(op, free[op.thread], position, TOP + lane_of[op.thread] * LANE, order,
+                         refused)
     return svg.document(width, height, elements)
 
 
-def _bar(op: Operation, k: int, position: dict[int, int], y: float, order: dict[int, int],
-         refused: set[int]) -> list[str]:
+def _bar(op: Operation, free: list[float], position: dict[int, int], y: float,
+         order: dict[int, int], refused: set[int]) -> list[str]:
+    """The bar of `op`, its number, and its label in the first row of `free` it fits in."""
     x1 = LEFT + STEP * position[op.call] + 4
     x2 = LEFT + STEP * position[op.ret] + STEP - 4
     colour = ACCEPTED if op.id in order else REFUSED if op.id in refused else OTHER
@@ -98,10 +108,13 @@ def _bar(op: Operation, k: int, position: dict[int, int], y: float, order: dict[
     tip = (f"t{op.thread} {op.describe()}\ninvoked {op.call} ns, returned {op.ret} ns "
            f"({(op.ret - op.call) / 1000:.1f} µs)\n{status}")
     label = op.describe()
-    if len(label) > 34:
-        label = label[:33] + "…"
-    label_y = y + 12 if k % 2 == 0 else y + 40
-    parts = [svg.rect(x1, y + 16, x2 - x1, 14, colour, tip), svg.text(x1, label_y, label, size=9)]
+    if len(label) > LABEL_CHARS:
+        label = label[:LABEL_CHARS - 1] + "…"
+    parts = [svg.rect(x1, y + 16, x2 - x1, 14, colour, tip)]
+    row = next((r for r in (0, 1) if free[r] <= x1), None)
+    if row is not None:
+        free[row] = x1 + CHAR_WIDTH * len(label) + 6
+        parts.append(svg.text(x1, y + (12, 40)[row], label, size=9))
     if op.id in order:
         parts.append(svg.text(x1 + 3, y + 27, f"#{order[op.id]}", size=9, fill="white",
                               weight="bold"))

@@ -1,29 +1,36 @@
-"""The seed corpus archive of the poolfuzz fuzzer: every `.ops` file of the given folders, in one zip.
+"""The seed corpus archive of the poolfuzz fuzzer: the programs of the given folders, in one zip.
 
     python3 packaging/oss-fuzz/seed_corpus.py $OUT/poolfuzz_fuzzer_seed_corpus.zip corpora/regression
 
-OSS-Fuzz and ClusterFuzzLite unpack `<fuzzer>_seed_corpus.zip` into the fuzzer's first corpus. Any
-byte string decodes to a valid op sequence, so the files' bytes are useful, varied seeds. The
-archive is reproducible: entries sorted, named by file name, with a fixed date.
+OSS-Fuzz and ClusterFuzzLite unpack `<fuzzer>_seed_corpus.zip` into the fuzzer's first corpus.
+Each `.ops` file is there as the fuzzer's input for its program (`harness.engines.atheris_encode`,
+the nearest program the decoder can express), named after the file, beside the engine's
+`random-NNN` first inputs — the seeds `poolfuzz atheris` starts a new corpus with. The archive is
+reproducible: entries sorted, with a fixed date.
 """
 
 import sys
 import zipfile
 from pathlib import Path
 
+from harness.engines.atheris_engine import named_corpus_seeds
+
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 def write_seed_corpus(archive: Path, folders: list[Path]) -> int:
-    """Write `archive`; the number of files in it. ValueError if there are none."""
-    files = sorted({path.name: path for folder in folders for path in folder.rglob("*.ops")}.items())
-    if not files:
-        raise ValueError(f"no .ops files under {', '.join(map(str, folders))}")
+    """Write `archive`; the number of inputs in it. ValueError if a folder has no `.ops` file."""
+    seeds: dict[str, bytes] = {}
+    for folder in folders:
+        found = named_corpus_seeds(folder)
+        if not any(name.endswith(".ops") for name in found):
+            raise ValueError(f"no .ops files under {folder}")
+        seeds |= found
     archive.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-        for name, path in files:
-            zipped.writestr(zipfile.ZipInfo(name, FIXED_DATE), path.read_bytes())
-    return len(files)
+        for name, data in sorted(seeds.items()):
+            zipped.writestr(zipfile.ZipInfo(name, FIXED_DATE), data)
+    return len(seeds)
 
 
 if __name__ == "__main__":

@@ -154,7 +154,7 @@ def test_a_dying_child_leaves_an_artifact_that_becomes_one_finding(tmp_path: Pat
     campaign = Campaign("atheris", "reference", None, budget=30.0, out=tmp_path / "found")
     status = fuzz(campaign, "reference", None, tmp_path / "corpus", ["-rss_limit_mb=1"], keep_going=False,
                   runs_dir=tmp_path / "runs")
-    assert [f.signature for f in campaign.findings] == ["crash/oom"]
+    assert [f.signature for f in campaign.findings] == ["crash/oom/none"]  # not replayed: no op known
     assert status.crashes >= 1 and status.children >= status.crashes
     assert status.run_dir is not None and any((status.run_dir / "artifacts").glob("oom-*"))
     validate.check(parse_file(campaign.findings[0].path))
@@ -168,8 +168,14 @@ def test_a_segfault_becomes_a_minimized_finding(tmp_path: Path, monkeypatch: pyt
     campaign = Campaign("atheris", "crashy", None, budget=20.0, out=tmp_path / "found")
     status = fuzz(campaign, "crashy", None, tmp_path / "corpus", ["-seed=1"], keep_going=False,
                   runs_dir=tmp_path / "runs")
-    assert [f.signature for f in campaign.findings] == ["crash/SIGSEGV"]
     program = parse_file(campaign.findings[0].path)
+    # named as the nightly runner names the same crash of a worker or of a corpus file
+    from harness.crashes import crash_signature, stack_key
+    from harness.nightly.isolate import run_isolated
+
+    replayed = run_isolated(program, "crashy", timeout=30)
+    assert replayed.cause == "SIGSEGV" and stack_key(replayed.detail) is not None
+    assert [f.signature for f in campaign.findings] == [crash_signature("SIGSEGV", "grow", stack_key(replayed.detail))]
     last = program.statements[-1]  # minimized: the faulting grow ends it, after what it needs
     assert last.kind == "grow" and status.crashes == 1
     assert sum(op.kind == "grow" and op.instance == last.instance for op in program.statements) == 3
@@ -184,10 +190,10 @@ def test_a_crash_artifact_becomes_an_ops_finding(tmp_path: Path) -> None:
     artifact.write_bytes(bytes(range(200)))
     campaign = Campaign("atheris", "reference", None, budget=1.0, out=tmp_path / "found")
     finding = atheris_engine.save_crash(campaign, artifact, "SIGSEGV")
-    assert finding is not None and finding.signature == "crash/SIGSEGV"
-    assert finding.path.name.startswith("crash-sigsegv-") and finding.path.suffix == ".ops"
+    assert finding is not None and finding.signature == "crash/SIGSEGV/none"  # it does not crash again here
+    assert finding.path.name.startswith("crash-sigsegv-none-") and finding.path.suffix == ".ops"
     text = finding.path.read_text()
-    assert "# finding: crash/SIGSEGV" in text and str(artifact) in text
+    assert "# finding: crash/SIGSEGV/none" in text and str(artifact) in text
     assert parse_file(finding.path) == decode(artifact.read_bytes())
     assert atheris_engine.save_crash(campaign, artifact, "SIGSEGV") is None  # one per signature
     assert replay.replay_file(finding.path, reference).status == replay.PASSED  # no crash here
@@ -242,9 +248,12 @@ def test_without_atheris_the_error_names_the_install_command(tmp_path: Path, mon
 
 
 def test_the_corpus_is_seeded_once(tmp_path: Path) -> None:
-    corpus = atheris_engine.prepare_corpus(tmp_path / "corpus")
+    corpora = tmp_path / "corpora"
+    corpora.mkdir()
+    (corpora / "one.ops").write_text("version 1\npool memories=2 max-memory=1MiB\nmodule a min=1\n")
+    corpus = atheris_engine.prepare_corpus(tmp_path / "corpus", corpora)
     seeds = sorted(p.name for p in corpus.iterdir())
-    assert len(seeds) == len(atheris_engine.seed_inputs())
+    assert len(seeds) == 1 + len(atheris_engine.seed_inputs())
     (corpus / seeds[0]).unlink()
-    atheris_engine.prepare_corpus(corpus)  # not empty: left as it is
+    atheris_engine.prepare_corpus(corpus, corpora)  # not empty: left as it is
     assert len(list(corpus.iterdir())) == len(seeds) - 1

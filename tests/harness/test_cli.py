@@ -96,3 +96,17 @@ def test_mutants_command_scores_and_writes_json(tmp_path: Path, capsys: pytest.C
     assert {m["name"] for m in report["mutants"]} == {"memfd-created-eagerly", "purge-wrong-slot-index"}
     assert all(m["found"] and m["reproducer_ops"] <= 12 for m in report["mutants"])
     assert "mutation score 100%" in capsys.readouterr().out
+
+
+def test_a_concurrent_mutant_is_measured_by_the_linearizability_checker(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # No sequential program shows a grow without its lock: lincheck runs instead, whatever the
+    # engine, and stops at the first violation (measured: within 3 s; the budget is a bound).
+    out = tmp_path / "m"
+    code = main(["mutants", "--budget", "120s", "--only", "shared-grow-without-lock", "--out", str(out)])
+    [result] = json.loads((out / "mutants.json").read_text())["mutants"]
+    assert code == 0 and result["found"] and not result["sequential"] and result["error"] == ""
+    folder = Path(result["reproducer"])
+    assert folder.parent.parent == out / "lincheck-shared-grow-without-lock"  # <out>/lincheck-NAME/<run>/seedN
+    assert (folder / "history.json").is_file() and (folder / "timeline.html").is_file()
+    assert "shared-grow-without-lock" in capsys.readouterr().out

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.nightly.board import CLAIMED, SAVED, Board, Claim, crash_signature, describe_cause, finding_key, kind_of_cause
+from harness.crashes import crash_signature
+from harness.nightly.board import CLAIMED, SAVED, Board, Claim, describe_cause, finding_key, kind_of_cause
 
 
 def claim(key_suffix: str = "", seconds: float = 1.0, **extra) -> Claim:

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.engines.atheris_encode import encode_nearest
+from harness.text import parse_file
+
 from .helpers import ROOT
 
 PACKAGING = ROOT / "packaging" / "oss-fuzz"
@@ -55,10 +58,14 @@ def test_seed_corpus_archive_holds_every_regression_file_reproducibly(tmp_path: 
     count = seed_corpus.write_seed_corpus(first, [regression])
     seed_corpus.write_seed_corpus(second, [regression])
     assert first.read_bytes() == second.read_bytes()
+    files = sorted(p.name for p in regression.glob("*.ops"))
     with zipfile.ZipFile(first) as archive:
         names = archive.namelist()
-        assert names == sorted(p.name for p in regression.glob("*.ops")) and len(names) == count
-        assert archive.read(names[0]) == (regression / names[0]).read_bytes()
+        assert [n for n in names if n.endswith(".ops")] == files and len(names) == count
+        assert {n for n in names if not n.endswith(".ops")} == {f"random-{i:03}" for i in range(count - len(files))}
+        for name in files:  # each file's entry is the fuzzer's input for its (nearest) program
+            program, _ = encode_nearest(parse_file(regression / name))
+            assert archive.read(name) == program
     with pytest.raises(ValueError, match="no .ops files"):
         seed_corpus.write_seed_corpus(tmp_path / "c.zip", [tmp_path])
 
@@ -84,6 +91,7 @@ def test_the_build_script_builds_a_fuzzer_that_runs_its_seed_corpus(tmp_path: Pa
     out = tmp_path / "out"
     assert {"poolfuzz_fuzzer", "poolfuzz_fuzzer.pkg", "poolfuzz_fuzzer.options", "poolfuzz_fuzzer_seed_corpus.zip",
             "poolfuzz-native"} <= {p.name for p in out.iterdir()}
-    runs = len(list((ROOT / "corpora" / "regression").glob("*.ops"))) + 200
+    with zipfile.ZipFile(out / "poolfuzz_fuzzer_seed_corpus.zip") as archive:
+        runs = len(archive.namelist()) + 200
     assert f"Done {runs} runs" in (tmp_path / "fuzzer.log").read_text()
     assert not (tmp_path / "findings").exists()  # the reference allocator: no divergence

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from harness.stress import timeline
 from harness.stress.history import Operation, Recorder, from_json, to_json
 from harness.stress.linearizability import LINEARIZABLE, UNKNOWN, VIOLATION, check, check_partition
@@ -141,3 +144,17 @@ def test_timeline_colours_the_longest_order_and_the_refused_operations() -> None
     assert "two grows &lt;&amp;&gt;" in page and page.count("<svg") == 1
     assert timeline.ACCEPTED in page and timeline.REFUSED in page
     assert "grow(1) -&gt; 1" in page and "violation" in page
+
+
+def test_timeline_labels_never_overlap_and_the_table_names_every_operation() -> None:
+    history = [op(n, 0, "write", (0, b"A" * 8), "ok", 2 * n, 2 * n + 1) for n in range(12)]
+    picture = timeline.draw(history)
+    labels = [(float(x), float(y), len(html.unescape(text))) for x, y, text in re.findall(
+        r'<text x="([\d.]+)" y="([\d.]+)"[^>]*font-size="9"[^>]*>(write[^<]*)<', picture)]
+    assert 2 <= len(labels) < len(history)  # the others would overlap
+    for row in {y for _, y, _ in labels}:
+        placed = sorted((x, chars) for x, y, chars in labels if y == row)
+        assert all(x + timeline.CHAR_WIDTH * chars <= next_x
+                   for (x, chars), (next_x, _) in zip(placed, placed[1:]))
+    page = timeline.render(check(history, Specification(PoolModel(1), SHARED)), "writes")
+    assert page.count("<td>write(") == len(history)

@@ -9,7 +9,6 @@ from harness.stress import workload
 from harness.stress.workload import IsolationConfig, run_isolation
 
 
-
 def needs_wasmtime() -> None:
     pytest.importorskip("wasmtime")
 
@@ -22,6 +21,7 @@ def test_reference_instances_stay_isolated(seed: int) -> None:
     assert report.instances > 50 and report.grows > 0 and report.modules >= 2 * 4 * 6
 
 
+@pytest.mark.wasmtime
 def test_wasmtime_instances_stay_isolated() -> None:
     needs_wasmtime()
     report = run_isolation(IsolationConfig(target="wasmtime", pools=2, threads=4, rounds=30))
@@ -67,6 +67,7 @@ def test_reference_isolation_under_long_churn(seed: int, switch: float | None) -
 
 @pytest.mark.stress
 @pytest.mark.slow
+@pytest.mark.wasmtime
 @pytest.mark.parametrize("seed", range(3))
 def test_wasmtime_isolation_under_long_churn(seed: int) -> None:
     needs_wasmtime()

@@ -1,8 +1,9 @@
 """Linearizability trials and campaigns: the clean allocator passes, the concurrency mutants
 are caught.
 
-Every campaign is bounded by a number of trials or seconds and draws its trials from fixed
-seeds; nothing asserts how long anything took.
+Every campaign that must reach a verdict is bounded by a number of trials, never by seconds:
+how many trials fit in a time depends on the machine's load. Nothing asserts how long anything
+took (`poolfuzz lincheck --mutant NAME` measures the time to detection).
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from harness.stress.history import Operation, from_json
 from harness.stress.linearizability import check
 from harness.stress.models import WASM_PAGE
 
-CATCH_BUDGET = 30.0
-"""Seconds a campaign against a concurrency mutant may run before it counts as not caught."""
+CATCH_TRIALS = 5000
+"""Trials a campaign against a concurrency mutant may run before it counts as not caught. From
+seeds 0, 10000, ..., 40000 both were caught within 400 trials (the lock mutant within 40)."""
+
+UNBOUNDED = float("inf")
 
 CONCURRENCY_MUTANTS = ("shared-grow-without-lock", "slot-double-handout")
 
@@ -44,7 +48,7 @@ def test_trial_plans_are_drawn_from_the_seed() -> None:
 
 
 def test_a_short_campaign_of_the_clean_allocator_passes(tmp_path: Path) -> None:
-    report = lincheck.run(duration=60, seed=1000, out=tmp_path, max_trials=400)
+    report = lincheck.run(duration=UNBOUNDED, seed=1000, out=tmp_path, max_trials=400)
     assert report.ok, report.describe()
     assert report.trials == 400 and report.operations > 400 * 40
     assert not list(tmp_path.glob("seed*"))  # no violation report
@@ -52,7 +56,8 @@ def test_a_short_campaign_of_the_clean_allocator_passes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mutant", CONCURRENCY_MUTANTS)
 def test_a_concurrency_mutant_is_caught_with_a_readable_report(tmp_path: Path, mutant: str) -> None:
-    report = lincheck.run(duration=CATCH_BUDGET, seed=0, out=tmp_path, mutant=mutant)
+    report = lincheck.run(duration=UNBOUNDED, seed=0, out=tmp_path, mutant=mutant,
+                          max_trials=CATCH_TRIALS)
     assert not report.ok, f"{mutant} not caught in {report.describe()}"
     folder = report.violation.folder
     text = (folder / "report.txt").read_text()
@@ -64,8 +69,8 @@ def test_a_concurrency_mutant_is_caught_with_a_readable_report(tmp_path: Path, m
 
 
 def test_the_shared_memory_race_shows_as_a_fault_inside_the_published_size(tmp_path: Path) -> None:
-    report = lincheck.run(duration=CATCH_BUDGET, seed=0, out=tmp_path,
-                          mutant="shared-grow-without-lock")
+    report = lincheck.run(duration=UNBOUNDED, seed=0, out=tmp_path,
+                          mutant="shared-grow-without-lock", max_trials=CATCH_TRIALS)
     assert report.violation is not None
     (bad,) = report.violation.trial.result.violations()
     assert bad.key == "shared:size"
@@ -125,5 +130,6 @@ def test_the_clean_allocator_stays_linearizable_for_long(tmp_path: Path) -> None
 @pytest.mark.parametrize("mutant", CONCURRENCY_MUTANTS)
 def test_concurrency_mutants_are_caught_from_other_seeds(tmp_path: Path, mutant: str,
                                                          seed: int) -> None:
-    report = lincheck.run(duration=CATCH_BUDGET, seed=seed, out=tmp_path, mutant=mutant)
+    report = lincheck.run(duration=UNBOUNDED, seed=seed, out=tmp_path, mutant=mutant,
+                          max_trials=CATCH_TRIALS)
     assert not report.ok, f"{mutant} not caught in {report.describe()}"

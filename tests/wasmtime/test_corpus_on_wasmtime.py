@@ -83,3 +83,19 @@ def test_corpus_file_on_wasmtime(path):
     assert (verdict.status, verdict.flags) == (status, flags), verdict.detail
     if status == SKIPPED:
         assert EXPECTED_SKIPS[path.name] in verdict.detail
+
+
+def test_the_nightly_corpus_replay_takes_documented_differences_for_no_finding(tmp_path: Path) -> None:
+    """`poolfuzz nightly --target wasmtime` replays the corpus first: a file that differs only as
+    declared is `documented` there, not a finding (and one that passes stays `passed`)."""
+    from harness.nightly.board import Board
+    from harness.nightly.corpus import replay_corpus
+
+    files = sorted(CORPUS / name for name in EXPECTED_DIFFERENCES) + [CORPUS / "memory-zeroed-reuse.ops"]
+    board = Board(tmp_path / "claims")
+    results, complete = replay_corpus(files, ["wasmtime"], board, clock=lambda: 0.0, timeout=120)
+    assert complete
+    got = {Path(r.path).name: r.status for r in results}
+    want = {path.name: expected_status(path)[0] for path in files}
+    assert got == want
+    assert not board.all()  # no finding claimed

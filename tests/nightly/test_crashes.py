@@ -13,7 +13,7 @@ from types import ModuleType
 
 from harness.nightly.deaths import examine
 from harness.nightly.layout import WorkerFiles
-from harness.nightly.stacks import DEPTH, stack_key, stack_of
+from harness.crashes import DEPTH, stack_key, stack_of
 
 from .helpers import SEGV
 

@@ -1,4 +1,9 @@
-"""The stack of a crash, as part of its identity: which code of the target was running.
+"""The identity of a crash: its cause, the op that was running, and the target's stack.
+
+`crash_signature(cause, op_kind, stack)` is `crash/<cause>/<op kind>[@<stack key>]`, the same
+whichever engine or process saw the crash (a nightly worker that died, the corpus replay, the
+atheris engine's libFuzzer child). The cause is the signal (`SIGSEGV`, `SIGABRT`, ...),
+`timeout` (a hang), `oom` or `exception-<Type>`; `none` stands for the op when none was running.
 
 Two deaths of the same cause on the same op kind can be two bugs: a SIGSEGV while growing in
 the allocator's `_extend` is not one in its `reset`. The worker's log holds the Python stack at
@@ -32,6 +37,11 @@ DEPTH = 5
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line \d+,? in (?P<function>\S+)')
 _HEADER_FIRST = re.compile(r"^(Current thread|Thread|Stack)( 0x[0-9a-f]+)? ?.*\(most recent call first\):")
 _MUTANT_FILES = ("harness/mutants.py", "harness/stress/mutants.py")
+
+
+def crash_signature(cause: str, op_kind: str | None, stack: str | None = None) -> str:
+    """`crash/<cause>/<op kind>`, with `@<stack>` (a `stack_key`) when there is one."""
+    return f"crash/{cause}/{op_kind or 'none'}" + (f"@{stack}" if stack else "")
 
 
 def last_dump(text: str, limit: int = 4000) -> str | None:
