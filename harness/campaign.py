@@ -3,7 +3,9 @@
 Both engines report into one `Campaign` record; every divergence goes through `record`:
 replayed without its `=>` annotations, minimized by delta debugging against the same signature
 (each candidate replayed on a fresh target), annotated with the model's results, and saved
-atomically as an `.ops` file (`harness.findings`). One finding per signature.
+atomically as an `.ops` file (`harness.findings`). One finding per signature. Minimizing one
+finding stops after `MINIMIZE_SECONDS` with the smallest reproducer reached by then, so a
+campaign's end is bounded whatever it finds.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from harness.minimize import minimize
 from harness.model.predict import with_predicted_results, without_any_results
 from harness.ops import Program
 from harness.targets import Target
+
+MINIMIZE_SECONDS = 120.0
+"""At most this long minimizing one finding (a long reproducer of slow ops can take minutes)."""
 
 
 @dataclass
@@ -98,7 +103,8 @@ def record(campaign: Campaign, divergence: Divergence, make_target: Callable[[],
         return found is not None and (found.op_kind, found.observable) == (divergence.op_kind, divergence.observable)
 
     bare = without_any_results(divergence.reproducer)
-    small = minimize(bare, same_failure) if same_failure(bare) else divergence.reproducer
+    deadline = time.monotonic() + MINIMIZE_SECONDS
+    small = minimize(bare, same_failure, deadline) if same_failure(bare) else divergence.reproducer
     reproducer = with_predicted_results(small, expectations_of(make_target(), small.pool_spec))
     replayed = run(reproducer, make_target()).divergence or divergence
     path = findings.save(replayed, reproducer, campaign.target, campaign.mutant, campaign.out, signature)

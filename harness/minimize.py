@@ -9,11 +9,14 @@ Passes, in order, repeated until none makes progress:
 1. `drop_tail`: cut everything after the failing statement (the last statement is kept).
 2. `drop_chunks`: remove runs of statements, halving the run length (delta debugging).
 3. `drop_results`: remove `=> RESULT` annotations that the failure does not need.
-Progress is deterministic: the same input and predicate give the same result.
+Progress is deterministic: the same input and predicate give the same result. With a
+`deadline` (a `time.monotonic()` value), no candidate is tried after it: the result is the
+smallest program reached by then (still failing, since only failing candidates are kept).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,13 +28,21 @@ from harness.validate import check
 @dataclass
 class Minimizer:
     still_fails: Callable[[Program], bool]
+    deadline: float | None = None  # time.monotonic() after which no candidate is tried
     tried: dict[str, bool] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
     def test(self, candidate: Program, pass_name: str) -> bool:
-        """Whether `candidate` is valid and still fails (memoized by its text)."""
+        """Whether `candidate` is valid and still fails (memoized by its text); False for every
+        new candidate once the deadline has passed."""
         text = format_program(candidate)
         if text not in self.tried:
+            if self.out_of_time:
+                return False
             self.attempts[pass_name] = self.attempts.get(pass_name, 0) + 1
             self.tried[text] = _valid(candidate) and self.still_fails(candidate)
         return self.tried[text]
@@ -39,7 +50,7 @@ class Minimizer:
     def run(self, program: Program) -> Program:
         current = program
         progress = True
-        while progress:
+        while progress and not self.out_of_time:
             progress = False
             for pass_ in (self.drop_chunks, self.drop_results):
                 smaller = pass_(current)
@@ -73,9 +84,10 @@ class Minimizer:
         return program.with_statements(tuple(ops)) if changed else program
 
 
-def minimize(program: Program, still_fails: Callable[[Program], bool]) -> Program:
-    """The smallest program the passes reach that still fails; `program` if none does."""
-    return Minimizer(still_fails).run(program)
+def minimize(program: Program, still_fails: Callable[[Program], bool], deadline: float | None = None) -> Program:
+    """The smallest program the passes reach (by `deadline`, if given) that still fails;
+    `program` if none does."""
+    return Minimizer(still_fails, deadline).run(program)
 
 
 def _without(ops: list[Op], indices: range) -> list[Op]:

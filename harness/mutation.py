@@ -68,7 +68,10 @@ def run_one(mutant: Mutant, engine: str, budget: float, out: Path, extra: str | 
         summary = Path(tmp) / "summary.json"
         corpus = Path(tmp) / "corpus" if engine == "atheris" else None
         command = fuzz_command(mutant.name, engine, budget, out, summary, extra, profile, corpus)
-        done = subprocess.run(command, capture_output=True, text=True, timeout=budget * 4 + 120)
+        done = _run_bounded(command, budget)
+        if done is None:
+            return MutantResult(mutant.name, mutant.sequential, False, None, None, None,
+                                f"campaign killed after {_bound(budget):.0f} s (budget {budget:g} s)")
         if not summary.exists():
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             return MutantResult(mutant.name, mutant.sequential, False, None, None, None,
@@ -98,8 +101,10 @@ def lincheck_command(name: str, budget: float, out: Path) -> list[str]:
 def run_concurrent(mutant: Mutant, budget: float, out: Path) -> MutantResult:
     """Linearizability trials with `mutant` active, in a child process, for at most `budget` s."""
     folder = out / f"lincheck-{mutant.name}"
-    done = subprocess.run(lincheck_command(mutant.name, budget, folder), capture_output=True, text=True,
-                          timeout=budget * 4 + 120)
+    done = _run_bounded(lincheck_command(mutant.name, budget, folder), budget)
+    if done is None:
+        return MutantResult(mutant.name, False, False, None, None, None,
+                            f"lincheck killed after {_bound(budget):.0f} s (budget {budget:g} s)")
     summaries = sorted(folder.glob("*/summary.json"), key=lambda path: path.stat().st_mtime)
     if done.returncode not in (0, 1) or not summaries:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
@@ -116,6 +121,19 @@ def run_concurrent(mutant: Mutant, budget: float, out: Path) -> MutantResult:
         ops_per_s=round(data["operations"] / seconds, 1) if seconds else None,
         sequences_per_s=round(data["trials"] / seconds, 2) if seconds else None,
     )
+
+
+def _bound(budget: float) -> float:
+    """How long a campaign of `budget` seconds may take in all, minimization and start-up included."""
+    return budget * 4 + 120
+
+
+def _run_bounded(command: list[str], budget: float) -> subprocess.CompletedProcess | None:
+    """Run `command` (killed past `_bound(budget)`: None)."""
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=_bound(budget))
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def replay_status(path: Path, mutant: str | None, extra: str | None = None) -> int:

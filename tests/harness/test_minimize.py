@@ -58,3 +58,26 @@ def test_results_the_failure_does_not_need_are_dropped() -> None:
     program = parse("version 1\nmodule a min=1\ninstantiate i1 a => slot 0\nread i1 0 1 => hex:00\n")
     small = minimize(program, lambda p: "read i1 0 1" in format_program(p))
     assert "=> slot 0" not in format_program(small)
+
+
+def test_no_candidate_is_tried_after_the_deadline() -> None:
+    tried: list[str] = []
+    now = [100.0]
+
+    def predicate(program) -> bool:
+        tried.append(format_program(program))
+        now[0] += 1.0  # each candidate takes a second
+        return reads_bug(program)
+
+    import harness.minimize as module
+
+    original = module.time.monotonic
+    module.time.monotonic = lambda: now[0]
+    try:
+        small = minimize(parse(PROGRAM), predicate, deadline=103.0)
+    finally:
+        module.time.monotonic = original
+    assert len(tried) == 3  # at 100, 101 and 102; none from 103 on
+    assert reads_bug(small)  # the smallest failing program by then (here: none smaller yet)
+    assert len(small.statements) >= len(minimize(parse(PROGRAM), reads_bug).statements)
+    assert minimize(parse(PROGRAM), predicate, deadline=0.0) == parse(PROGRAM)  # already past: as given
