@@ -1,4 +1,4 @@
-"""Loader of the native helpers in `harness/native/touch.c`, compiled on first use.
+"""Loader of the native helpers in `harness/native/` (`touch.c`, `fds.c`), compiled on first use.
 
 `native()` returns the cffi extension module (`.lib`, `.ffi`) that exposes:
 
@@ -6,6 +6,7 @@
     long poolfuzz_touch(uintptr_t addr, size_t len)        one atomic OR of 0 per page -> faults
     long poolfuzz_load(uintptr_t addr, size_t len)         one byte load per page -> faults
     long poolfuzz_fill(uintptr_t addr, int byte, size_t n) memset -> faults
+    long poolfuzz_count_linked_fds(int dirfd, const char *link)  descriptors with that link
 
 These do no checking: callers go through `harness.observers`, which refuses inaccessible ranges.
 
@@ -30,18 +31,21 @@ import shlex
 import shutil
 import sysconfig
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 import cffi
 
-SOURCE_PATH = Path(__file__).with_name("native") / "touch.c"
+SOURCE_PATHS = tuple(Path(__file__).with_name("native") / name for name in ("touch.c", "fds.c"))
+"""The C files of the helpers, compiled as one unit (in this order)."""
 
 CDEF = """
 long poolfuzz_thread_faults(void);
 long poolfuzz_touch(uintptr_t addr, size_t len);
 long poolfuzz_load(uintptr_t addr, size_t len);
 long poolfuzz_fill(uintptr_t addr, int byte, size_t len);
+long poolfuzz_count_linked_fds(int dirfd, const char *link);
 """
 
 
@@ -71,27 +75,34 @@ def native() -> ModuleType:
 
     Raises `NativeBuildError` if the module has to be built and cannot be.
     """
-    return compiled(SOURCE_PATH, CDEF, "_poolfuzz_native_")
+    return compiled(SOURCE_PATHS, CDEF, "_poolfuzz_native_")
 
 
-def compiled(source_path: Path, cdef: str, prefix: str) -> ModuleType:
-    """The extension built from the C file `source_path` with the declarations `cdef`: loaded
-    from the cache, after building it there if it is missing (see the module docstring). Its
-    module name is `prefix` plus the hash of `module_name`. Every native helper of poolfuzz is
-    built by this one function."""
-    source = source_path.read_text()
+def compiled(sources: Path | Sequence[Path], cdef: str, prefix: str) -> ModuleType:
+    """The extension built from the C file(s) `sources` (one unit, in order) with the
+    declarations `cdef`: loaded from the cache, after building it there if it is missing (see the
+    module docstring). Its module name is `prefix` plus the hash of `module_name`. Every native
+    helper of poolfuzz is built by this one function."""
+    paths = (sources,) if isinstance(sources, Path) else tuple(sources)
+    source = source_text(paths)
     name = module_name(source, cdef, prefix)
     path = cache_dir() / (name + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
     if not path.exists():
-        build(name, source, path, cdef, source_path)
+        build(name, source, path, cdef, paths)
     return load(name, path)
 
 
+def source_text(paths: Sequence[Path] = SOURCE_PATHS) -> str:
+    """The C files `paths` joined into the one unit that is compiled (and hashed)."""
+    return "\n".join(path.read_text() for path in paths)
+
+
 def build(name: str, source: str, path: Path, cdef: str = CDEF,
-          source_path: Path = SOURCE_PATH) -> None:
-    """Compiles `source` (read from `source_path`, named in errors) with the declarations
+          sources: Sequence[Path] = SOURCE_PATHS) -> None:
+    """Compiles `source` (read from the files `sources`, named in errors) with the declarations
     `cdef` as extension `name` and moves the binary atomically to `path`."""
-    check_compiler(source_path)
+    named = ", ".join(str(source_path) for source_path in sources)
+    check_compiler(", ".join(source_path.name for source_path in sources))
     path.parent.mkdir(parents=True, exist_ok=True)
     ffi = cffi.FFI()
     ffi.cdef(cdef)
@@ -100,19 +111,19 @@ def build(name: str, source: str, path: Path, cdef: str = CDEF,
         try:
             built = ffi.compile(tmpdir=tmp, verbose=False)
         except Exception as exc:  # cffi raises distutils/setuptools errors of several types
-            raise NativeBuildError(f"compiling {source_path} failed: {exc}") from exc
+            raise NativeBuildError(f"compiling {named} failed: {exc}") from exc
         os.replace(built, path)
 
 
-def check_compiler(source_path: Path = SOURCE_PATH) -> None:
+def check_compiler(needed_by: str = "the native helpers") -> None:
     """Raises `NativeBuildError` unless the C compiler that cffi will call exists (the message
-    names `source_path`, the file that needed it)."""
+    names `needed_by`, the files that need it)."""
     configured = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
     compiler = shlex.split(configured)[0]
     if shutil.which(compiler) is None:
         raise NativeBuildError(
             f"no C compiler: {compiler!r} (from {'$CC' if os.environ.get('CC') else 'sysconfig'}) "
-            f"was not found; poolfuzz compiles {source_path.name} on first use. Install gcc or "
+            f"was not found; poolfuzz compiles {needed_by} on first use. Install gcc or "
             "clang, or set CC to a C compiler."
         )
 

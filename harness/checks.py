@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from harness import observers
+from harness.image_files import ImageFiles
 from harness.model import Model
 from harness.ops import OS_PAGE
 from harness.targets.base import MemoryRegion
@@ -74,26 +75,34 @@ def first_page_difference(expected: bytes, observed: bytes) -> int | None:
     return next(page for page, (want, got) in enumerate(zip(expected, normalized)) if want != got)
 
 
-def check_contents(model: Model, instance: str, region: MemoryRegion, length: int) -> Mismatch | None:
+def check_contents(model: Model, instance: str, region: MemoryRegion, length: int,
+                   files: ImageFiles | None = None) -> Mismatch | None:
     """Bytes of [0, length) of the instance's memory, read without changing any page state.
 
-    Compared part by part: the parts `observers.peek_parts` reads (present pages, file pages)
+    Compared part by part: the parts `observers.peek_layout` finds (present pages, file pages)
     against the model's bytes there, and every page the model says is not absent that no part
     covers (the target reads zeros there) against zeros. Everything else is zero on both sides
     by definition: an absent anonymous page for the target, an absent page outside the image
-    for the model.
+    for the model. A file part that `files` vouches for (an immutable image file already
+    compared with the model's image, mapped where that image belongs) equals the model's bytes
+    and is not read again.
     """
     if length <= 0:
         return None
     slot = model.instances[instance].slot
     covered = bytearray(-(-length // OS_PAGE))  # 1 for each page a part covers
-    for at, got in observers.peek_parts(region.base, length):
+    for part in observers.peek_layout(region.base, length):
+        if isinstance(part, observers.FilePart):
+            if files is not None and files.vouches(part, slot, part.addr - region.base):
+                _cover(covered, part.addr - region.base, part.length)
+                continue
+            part = part.read()
+        at, got = part
         offset = at - region.base
         mismatch = _compare(instance, offset, slot.peek(offset, len(got)), got)
         if mismatch is not None:
             return mismatch
-        first, stop = offset // OS_PAGE, -(-(offset + len(got)) // OS_PAGE)
-        covered[first:stop] = b"\1" * (stop - first)
+        _cover(covered, offset, len(got))
     codes = slot.codes(range(len(covered)))
     for run in _NOT_ABSENT_RUN.finditer(codes):
         for start, stop, is_covered in observers.byte_runs(bytes(covered[run.start() : run.end()])):
@@ -105,6 +114,12 @@ def check_contents(model: Model, instance: str, region: MemoryRegion, length: in
             if mismatch is not None:
                 return mismatch
     return None
+
+
+def _cover(covered: bytearray, offset: int, length: int) -> None:
+    """Marks the pages of `[offset, offset + length)` covered."""
+    first, stop = offset // OS_PAGE, -(-(offset + length) // OS_PAGE)
+    covered[first:stop] = b"\1" * (stop - first)
 
 
 _NOT_ABSENT_RUN = re.compile(rb"[^a]+")

@@ -33,6 +33,7 @@ from harness.checks import Mismatch
 from harness.divergence import Divergence
 from harness.errors import InvalidProgram
 from harness.expectations import expectations_of
+from harness.image_files import ImageFiles
 from harness.model import Model
 from harness.ops import (
     WASM_PAGE,
@@ -46,7 +47,6 @@ from harness.ops import (
     Size,
     Slot,
     Touch,
-    without_results,
 )
 from harness.targets.base import Target, TargetError, Unsupported
 from harness.text import format_op
@@ -86,6 +86,7 @@ class Executor:
         self.model = Model(program.pool_spec, expectations_of(target, program.pool_spec))
         self.full_every = full_every
         self.image_inodes: dict[str, int] = {}
+        self.image_files = ImageFiles()  # image memfds compared with the model once
         self.slots: dict[str, int] = {}  # slot of each instance, as the target reported it
         self.memfd_baseline = 0
         self.steps = 0
@@ -186,7 +187,7 @@ class Executor:
         self._require_live(op)
         if isinstance(op, Expect):
             return self._expect(op)
-        expected = self.model.apply(without_results(op))
+        expected = self.model.apply(op)  # the model never reads an op's `=> RESULT`
         self.last_expected = expected
         try:
             observed = self._apply(op)
@@ -244,7 +245,7 @@ class Executor:
         return (
             (checks.check_accessible(self.model, name, region, None) if accessible or full else None)
             or checks.check_pages(self.model, name, region, length)
-            or (checks.check_contents(self.model, name, region, length) if full else None)
+            or (checks.check_contents(self.model, name, region, length, self.image_files) if full else None)
         )
 
     def _sweep_pages(self, skip: str | None = None) -> Mismatch | None:

@@ -16,6 +16,8 @@ instead of faulting on a PROT_NONE page, an unmapped gap, a page past the end of
     read_memory(addr, length)                 a read through the mapping (it has effects)
     peek_memory(addr, length)                 the same bytes, changing no page's state
     peek_parts(addr, length)                  the same, without the pages that are zero by definition
+    peek_layout(addr, length)                 the same, file pages as unread `FilePart`s
+    sealed_file_holds(part, data)             an immutable file holding `data` (compared once)
     memfd_count(name), inode_at(addr), mappings_of_inode(inode)
     process_resources() -> {rss, fds, mappings}
 
@@ -27,8 +29,8 @@ each; older kernels read `/proc/self/maps` whole, about 1 ms); pass `maps=mappin
 one full reading among several calls instead. Pagemap is read with one `pread` of just the range
 asked, and turned into page states by C-speed byte operations (`page_codes`), not a Python loop
 over the pages. Both `/proc` descriptors stay open (reopened after a fork, since an inherited one
-would describe the parent). `memfd_count` reads each descriptor's link once per file; reads of
-sealed image memfds are remembered (they cannot change). A checked touch of one page costs about 15 µs, of 256 pages about 60 µs.
+would describe the parent). `memfd_count` lists the descriptors in C and reads each one's link
+once per file; reads of sealed image memfds are remembered (they cannot change). A checked touch of one page costs about 15 µs, of 256 pages about 60 µs.
 
 Kernel facts (measured on Linux 6.18 x86-64, 4 KiB pages, THP=madvise, no swap, as root, and
 asserted exactly by `tests/observers/`, the anonymous and image walks 200 times over, with THP
@@ -151,7 +153,8 @@ def thp_disabled() -> bool:
 
 class Mapping(NamedTuple):
     """One line of `/proc/self/maps`: `[start, end)`, permissions like `rw-p`, file offset,
-    inode (0 for anonymous memory) and path (`""`, `[heap]`, `/memfd:NAME (deleted)`, ...)."""
+    inode (0 for anonymous memory), path (`""`, `[heap]`, `/memfd:NAME (deleted)`, ...) and the
+    file's device (`st_dev`; with `inode`, the file's identity)."""
 
     start: int
     end: int
@@ -159,6 +162,7 @@ class Mapping(NamedTuple):
     offset: int
     inode: int
     path: str
+    dev: int = 0
 
     @property
     def is_memfd(self) -> bool:
@@ -180,8 +184,10 @@ def _parse_mapping(line: str) -> Mapping:
     fields = line.split(maxsplit=5)
     start, end = fields[0].split("-")
     path = fields[5] if len(fields) > 5 else ""
+    major, minor = fields[3].split(":")
     return Mapping(
-        int(start, 16), int(end, 16), fields[1], int(fields[2], 16), int(fields[4]), path
+        int(start, 16), int(end, 16), fields[1], int(fields[2], 16), int(fields[4]), path,
+        os.makedev(int(major, 16), int(minor, 16)),
     )
 
 
@@ -244,11 +250,11 @@ def _query(addr: int) -> Mapping | None:
         fcntl.ioctl(_proc_fd("maps"), _PROCMAP_QUERY, request)
     except FileNotFoundError:
         return None
-    _, _, _, start, end, flags, _, offset, inode, _, _, name_size, *_ = struct.unpack(
+    _, _, _, start, end, flags, _, offset, inode, major, minor, name_size, *_ = struct.unpack(
         _QUERY_FORMAT, request
     )
     path = _ffi.string(name, name_size).decode("utf-8", "surrogateescape") if name_size else ""
-    return Mapping(start, end, _PERMS[flags & 15], offset, inode, path)
+    return Mapping(start, end, _PERMS[flags & 15], offset, inode, path, os.makedev(major, minor))
 
 
 @functools.cache
@@ -297,12 +303,38 @@ def _inode_of(path: str) -> int | None:
 
 
 def _file_size(mapping: Mapping) -> int | None:
-    """Size of the file behind a file-backed mapping, or `None` if it cannot be found."""
+    """Size of the file behind a file-backed mapping, or `None` if it cannot be found.
+
+    The size of a file sealed against shrinking and growing (an image memfd) cannot change
+    while it exists: it is found once and remembered by the file's identity (device, inode),
+    as `memfd_count` remembers links. Any other file is asked each time."""
+    key = (mapping.dev, mapping.inode)
+    size = _immutable_sizes.get(key)
+    if size is not None:
+        return size
     path = _mapped_file(mapping)
+    if path is None:
+        return None
     try:
-        return None if path is None else os.stat(path).st_size
+        if key in _immutable_sizes:  # known to be mutable (None)
+            return os.stat(path).st_size
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        stat = os.fstat(fd)
+        if (stat.st_dev, stat.st_ino) == key:
+            if len(_immutable_sizes) >= 4096:
+                _immutable_sizes.clear()
+            _immutable_sizes[key] = stat.st_size if _immutable(fd) else None
+        return stat.st_size
+    finally:
+        os.close(fd)
+
+
+_immutable_sizes: dict[tuple[int, int], int | None] = {}
+"""(dev, inode) -> size of a file sealed against shrinking and growing; None: a file that was
+not (its size is asked each time)."""
 
 
 def _usable_end(mapping: Mapping) -> tuple[int, str]:
@@ -556,10 +588,35 @@ def peek_parts(addr: int, length: int, maps: list[Mapping] | None = None) -> lis
     page absent from the page tables, which reads as zero by definition. Same guarantees and
     `NotAccessible` as `peek_memory`; comparing a large, mostly untouched memory this way
     costs what its present and file-backed pages cost, not its size."""
+    return [part.read() if isinstance(part, FilePart) else part for part in peek_layout(addr, length, maps)]
+
+
+class FilePart(NamedTuple):
+    """Pages of a file mapping that are absent from the page tables: the `length` bytes at
+    `addr` read as the file's bytes from `offset` (zeros past its end), not yet read. `path`
+    opens the file; `dev` and `inode` identify it."""
+
+    addr: int
+    length: int
+    path: str
+    offset: int
+    dev: int
+    inode: int
+
+    def read(self) -> tuple[int, bytes]:
+        """The part as `peek_parts` gives it: `(addr, bytes)`, read with one `pread`."""
+        return self.addr, _read_file(self.path, self.offset, self.length)
+
+
+def peek_layout(addr: int, length: int,
+                maps: list[Mapping] | None = None) -> list[tuple[int, bytes] | FilePart]:
+    """`peek_parts`, with the file bytes under absent pages left unread: those parts are
+    `FilePart`s (which say which file, and where in it), the others `(address, bytes)` copied
+    from memory. A caller that already knows what a file holds need not read it again."""
     absent = _require(addr, length, maps, "r").translate(_NOT_PRESENT)
     if 1 not in absent:
         return [(addr, _copy(addr, length))] if length else []  # every page present: one copy
-    parts: list[tuple[int, bytes]] = []
+    parts: list[tuple[int, bytes] | FilePart] = []
     first = addr // PAGE
     for lo_page, hi_page, is_absent in byte_runs(absent):
         lo = max(addr, (first + lo_page) * PAGE)
@@ -582,11 +639,11 @@ def byte_runs(flags: bytes) -> Iterator[tuple[int, int, int]]:
         start = stop
 
 
-def _peek_absent(lo: int, hi: int, maps: list[Mapping] | None) -> list[tuple[int, bytes]]:
+def _peek_absent(lo: int, hi: int, maps: list[Mapping] | None) -> list[tuple[int, bytes] | FilePart]:
     """The parts of `[lo, hi)` (pages known readable and absent from the page tables) that
-    are not zero by definition: the file bytes under file mappings, by one `pread` each
-    (zeros past the file's end). Anonymous mappings give no part."""
-    parts = []
+    are not zero by definition: a `FilePart` under each file mapping (read as it is, through
+    the mapping, if the file cannot be opened). Anonymous mappings give no part."""
+    parts: list[tuple[int, bytes] | FilePart] = []
     for mapping in _mappings_from(lo, maps):
         if mapping.start >= hi:
             break
@@ -597,7 +654,7 @@ def _peek_absent(lo: int, hi: int, maps: list[Mapping] | None) -> list[tuple[int
         if path is None:  # no way to the file: read through the mapping after all
             parts.append((a, _copy(a, b - a)))
             continue
-        parts.append((a, _read_file(path, mapping.offset + a - mapping.start, b - a)))
+        parts.append(FilePart(a, b - a, path, mapping.offset + a - mapping.start, mapping.dev, mapping.inode))
     return parts
 
 
@@ -617,10 +674,7 @@ def _read_file(path: str, offset: int, length: int) -> bytes:
     large image does not read the image again each time."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        try:
-            sealed = fcntl.fcntl(fd, _F_GET_SEALS) & _IMMUTABLE == _IMMUTABLE
-        except OSError:  # not a file that can be sealed
-            sealed = False
+        sealed = _immutable(fd)
         if sealed:
             stat = os.fstat(fd)
             key = (stat.st_dev, stat.st_ino, offset, length)
@@ -634,6 +688,42 @@ def _read_file(path: str, offset: int, length: int) -> bytes:
             del _sealed_reads[next(iter(_sealed_reads))]
         _sealed_reads[key] = got
     return got
+
+
+def _immutable(fd: int) -> bool:
+    """Whether the file of `fd` is sealed against writing, shrinking and growing: its bytes
+    cannot change while it exists."""
+    try:
+        return fcntl.fcntl(fd, _F_GET_SEALS) & _IMMUTABLE == _IMMUTABLE
+    except OSError:  # not a file that can be sealed
+        return False
+
+
+_HOLDS_CHUNK = 1 << 20
+
+
+def sealed_file_holds(part: FilePart, data: bytes) -> bool:
+    """Whether the file behind `part` is sealed against writing, shrinking and growing (so it
+    holds the same bytes for as long as it exists) and holds `data` from its first byte on.
+
+    Read in 1 MiB chunks into one buffer and compared at C speed, stopping at the first chunk
+    that differs: a 16 MiB image costs no 16 MiB allocation. `False` also when `part.path` no
+    longer opens the file `part` names (`dev`, `inode`)."""
+    fd = os.open(part.path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        stat = os.fstat(fd)
+        if (stat.st_dev, stat.st_ino) != (part.dev, part.inode) or not _immutable(fd):
+            return False
+        view, chunk, at = memoryview(data), bytearray(min(_HOLDS_CHUNK, len(data))), 0
+        while at < len(data):
+            size = min(len(chunk), len(data) - at)
+            buffer = chunk if size == len(chunk) else bytearray(size)
+            if os.preadv(fd, [buffer], at) != size or buffer != view[at : at + size]:
+                return False
+            at += size
+        return True
+    finally:
+        os.close(fd)
 
 
 def touch(addr: int, length: int, maps: list[Mapping] | None = None) -> int:
@@ -691,39 +781,21 @@ def _fd_links() -> list[tuple[int, str]]:
 def memfd_count(name: str = "wasm-memory-image") -> int:
     """Open descriptors of this process whose link is `/memfd:NAME (deleted)`.
 
-    One listing of `/proc/self/fd` and one `fstat` a descriptor; the link itself is read
-    (`readlink`, a path lookup and a formatting in /proc, the costly part) only for a file not
-    seen before, then remembered by file identity (device, inode). A memfd's link never changes
-    while it is open; another file's may (renamed, deleted) but never into a memfd's.
+    Counted in C (`harness/native/fds.c`): one listing of `/proc/self/fd` and one `fstat` a
+    descriptor; the link itself is read only for a file not seen before, then remembered by
+    file identity (device, inode), since a memfd's link never changes while it is open and
+    another file's never turns into a memfd's. About 8 µs with ten descriptors open.
     """
-    wanted = f"/memfd:{name} (deleted)"
-    count = 0
-    links = _links
-    for entry in os.listdir("/proc/self/fd"):
-        try:
-            stat = os.fstat(int(entry))
-            link = links.get((stat.st_dev, stat.st_ino)) or _read_link(int(entry), stat)
-        except OSError:  # closed while listing (the listing's own descriptor, for one)
-            continue
-        count += link == wanted
+    wanted = f"/memfd:{name} (deleted)".encode("utf-8", "surrogateescape")
+    helpers = native()
+    with _fd_count_lock:  # one directory offset and one table of known files in C
+        count = helpers.lib.poolfuzz_count_linked_fds(_proc_fd("fd"), wanted)
+        if count < 0:
+            raise OSError(helpers.ffi.errno, f"listing /proc/self/fd: {os.strerror(helpers.ffi.errno)}")
     return count
 
 
-_links: dict[tuple[int, int], str] = {}  # (st_dev, st_ino) -> the link of a descriptor of it
-
-
-def _read_link(fd: int, stat: os.stat_result) -> str:
-    """The `/proc/self/fd` link of `fd` (whose `fstat` is `stat`), remembered by the identity
-    of its file (see `memfd_count`)."""
-    key = (stat.st_dev, stat.st_ino)
-    link = os.readlink(f"/proc/self/fd/{fd}")
-    again = os.fstat(fd)
-    if (again.st_dev, again.st_ino) != key:
-        return link  # the descriptor was closed and reused meanwhile: remember nothing
-    if len(_links) >= 4096:
-        _links.clear()
-    _links[key] = link
-    return link
+_fd_count_lock = threading.Lock()
 
 
 def inode_at(addr: int, maps: list[Mapping] | None = None) -> int | None:

@@ -5,6 +5,7 @@
 | `command` | the command: options, progress, outputs (`main_bench`, `run_bench`, `add_arguments`) |
 | `plan` | how much work each section does (`FULL`, `QUICK`, `SMOKE`) |
 | `timing` | medians of interleaved runs, in the calling thread's CPU time |
+| `isolated` | loops timed in worker processes of their own (the throughput and op-cost loops) |
 | `cycle`, `wasmtime_cycle` | section 1: instantiate, dirty N pages, deallocate — reference, C floor, Wasmtime |
 | `trace`, `native`, `floor.c` | the C floor: the reference's calls of one cycle, recorded and replayed in C |
 | `sequences`, `throughput` | section 2: checked against unchecked ops/s on typical sequences of both engines |

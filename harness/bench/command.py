@@ -21,7 +21,7 @@ from harness._native import NativeBuildError
 from harness.bench import plot, tables
 from harness.bench.plan import FULL, QUICK
 from harness.bench.results import collect
-from harness.bench.throughput import BenchError
+from harness.bench.timing import BenchError
 from harness.findings import write_atomically
 
 DEFAULT_OUT = Path("reports/bench")

@@ -39,9 +39,9 @@ class Plan:
     """Reuses counted per claim."""
 
 
-FULL = Plan("full", repeats=21, cycles=1000, program_repeats=9, programs=16,
+FULL = Plan("full", repeats=21, cycles=1000, program_repeats=9, programs=128,
             lengths=(10, 100, 1000), ops_per_length=600, reuses=100)
-QUICK = Plan("quick", repeats=7, cycles=150, program_repeats=3, programs=6,
+QUICK = Plan("quick", repeats=7, cycles=150, program_repeats=3, programs=24,
              lengths=(10, 100, 1000), ops_per_length=300, reuses=20)
 SMOKE = Plan("smoke", repeats=1, cycles=5, program_repeats=1, programs=1,
              lengths=(10, 40), ops_per_length=10, reuses=3)

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from harness.bench.cycle import Contender, CycleCase, close_all, contenders, measure
 from harness.bench.plan import POOL_SIZES, Plan
 from harness.bench.sequences import atheris_programs
-from harness.bench.throughput import programs_loop, run_checked, run_unchecked, warm_up
-from harness.bench.timing import interleaved
+from harness.bench.isolated import isolated
+from harness.bench.throughput import MODES, programs_loop, warm_up
+from harness.bench.timing import Loop, interleaved_timers
 from harness.ops import Program
 
 SCALING_CASE = CycleCase(pages=16, keep_resident=False)
@@ -54,22 +55,29 @@ def pool_scaling(plan: Plan, progress: Progress = lambda _: None) -> dict[str, d
 
 def length_scaling(plan: Plan, progress: Progress = lambda _: None) -> dict[str, dict[str, float]]:
     """Median µs per op, checked and unchecked, by sequence length (keys: lengths as strings),
-    every length timed in the same interleaved runs."""
+    every length timed in the same interleaved runs, each mode in a worker of its own
+    (`harness.bench.isolated`)."""
     progress("op cost by length")
     programs = {length: _programs_of_length(length, plan) for length in plan.lengths}
-    loops = {}
-    for length, batch in programs.items():
-        warm_up(batch[0])
-        loops[f"{length} checked_us"] = programs_loop(batch, run_checked)
-        loops[f"{length} unchecked_us"] = programs_loop(batch, run_unchecked)
-    micros = interleaved(loops, plan.program_repeats, 1, warm_up=0)
+    with isolated({mode: (length_loops, (plan, mode)) for mode in MODES}) as timers:
+        micros = interleaved_timers(timers, plan.program_repeats, 1, warm_up=0)
     results = {}
     for length, batch in programs.items():
         ops = sum(len(program.statements) for program in batch)
         results[str(length)] = {"ops": ops / len(batch),
-                                **{key: micros[f"{length} {key}"] / ops
-                                   for key in ("checked_us", "unchecked_us")}}
+                                **{f"{mode}_us": micros[f"{length} {mode}"] / ops for mode in MODES}}
     return results
+
+
+def length_loops(plan: Plan, mode: str) -> dict[str, Loop]:
+    """In a worker: `"LENGTH MODE"`, one pass over the programs of that length in `mode`, for
+    every length of the plan, each warmed up."""
+    loops = {}
+    for length in plan.lengths:
+        batch = _programs_of_length(length, plan)
+        warm_up(batch[0], mode)
+        loops[f"{length} {mode}"] = programs_loop(batch, MODES[mode])
+    return loops
 
 
 def _programs_of_length(length: int, plan: Plan) -> list[Program]:

@@ -104,7 +104,9 @@ def throughput_table(ops: dict, runs: str) -> Table:
         for name, f in [*ops["engines"].items(), ("all", ops)]
     )
     return Table(f"2. Harness throughput (ops per CPU second, {runs})",
-                 ("sequences", "checked", "unchecked", "checked/unchecked"), rows)
+                 ("sequences", "checked", "unchecked", "checked/unchecked"), rows,
+                 note="Each engine's programs run checked and unchecked in a process of their own, "
+                      "as each engine's campaign does; the four are timed in turn.")
 
 
 def scaling_table(scaling: dict, runs: str) -> Table:

@@ -9,6 +9,10 @@ statement of the program as one op, and both include opening and closing the tar
 
 A program must pass checked and run unchecked without error: anything else is a bug (or the
 kernel refusing a call), and `BenchError` reports it.
+
+Each engine's programs run in each mode in a worker process of its own
+(`harness.bench.isolated`), as a campaign runs one engine in one process: in a shared process,
+the heap one loop leaves behind changes what the next one's large allocations cost.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from collections.abc import Callable, Sequence
 from harness._native import native
 from harness.bench.plan import Plan
 from harness.bench.sequences import atheris_programs, hypothesis_programs
-from harness.bench.timing import Loop, interleaved, ratio
+from harness.bench.isolated import isolated
+from harness.bench.timing import BenchError, Loop, interleaved_timers, ratio
 from harness.executor import run
 from harness.ops import Expect, Program, Touch
 from harness.targets import make_target
@@ -27,10 +32,6 @@ from harness.text import format_op
 
 TARGET = "reference"
 WARM_UP_OPS = 10
-
-
-class BenchError(RuntimeError):
-    """A benchmarked program did not pass on the reference target."""
 
 
 def run_checked(program: Program) -> None:
@@ -75,10 +76,9 @@ def programs_loop(programs: Sequence[Program], apply: Callable[[Program], None])
     return loop
 
 
-def warm_up(program: Program) -> None:
-    """The first ops of `program`, checked and unchecked, untimed."""
-    run_checked(program.prefix(WARM_UP_OPS))
-    run_unchecked(program.prefix(WARM_UP_OPS))
+def warm_up(program: Program, mode: str) -> None:
+    """The first ops of `program`, applied in `mode`, untimed."""
+    MODES[mode](program.prefix(WARM_UP_OPS))
 
 
 ENGINES = {
@@ -90,21 +90,26 @@ ENGINES = {
 MODES = {"checked": run_checked, "unchecked": run_unchecked}
 
 
+def engine_loop(plan: Plan, engine: str, mode: str) -> dict[str, Loop]:
+    """In a worker: `"ENGINE MODE"`, one pass over the engine's programs in `mode`, warmed up."""
+    batch = ENGINES[engine](plan)
+    warm_up(batch[0], mode)
+    return {f"{engine} {mode}": programs_loop(batch, MODES[mode])}
+
+
 def throughput(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> dict[str, object]:
     """Section 2: checked and unchecked ops/s, overall and by engine, with their ratio.
 
-    One pass over an engine's programs, checked or unchecked, is one loop; all four are timed in
-    the same interleaved runs. Overall figures weigh the engines by their ops: all ops over the
-    time all of them took.
+    One pass over an engine's programs, checked or unchecked, is one loop. Each loop runs in a
+    worker of its own, as each engine's campaign runs in a process of its own, and all four are
+    timed in the same interleaved runs. Overall figures weigh the engines by their ops: all ops
+    over the time all of them took.
     """
     progress("throughput")
     programs = {engine: make(plan) for engine, make in ENGINES.items()}
-    loops = {}
-    for engine, batch in programs.items():
-        warm_up(batch[0])
-        for mode, apply in MODES.items():
-            loops[f"{engine} {mode}"] = programs_loop(batch, apply)
-    micros = interleaved(loops, plan.program_repeats, 1, warm_up=0)
+    loops = {f"{engine} {mode}": (engine_loop, (plan, engine, mode)) for engine in ENGINES for mode in MODES}
+    with isolated(loops) as timers:
+        micros = interleaved_timers(timers, plan.program_repeats, 1, warm_up=0)
     ops = {engine: sum(len(program.statements) for program in batch) for engine, batch in programs.items()}
     by_engine = {engine: with_ratio({mode: ops[engine] / micros[f"{engine} {mode}"] * 1e6 for mode in MODES})
                  for engine in programs}

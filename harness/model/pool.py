@@ -111,7 +111,8 @@ class Model:
     # -- ops ---------------------------------------------------------------------------------
 
     def apply(self, op: Op) -> Result | None:
-        """Apply one statement; return what it must produce."""
+        """Apply one statement; return what it must produce. An op's own `=> RESULT` is
+        never read: the model's answer depends on the op's arguments alone."""
         handler = getattr(self, "_" + op.kind.replace("-", "_"))
         return handler(op)
 

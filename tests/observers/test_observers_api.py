@@ -335,6 +335,37 @@ def test_memfd_count_follows_descriptors_reused_for_other_files():
             assert observers.memfd_count("wasm-heap-extension") == 1
 
 
+def test_memfd_count_is_the_callers_own_after_a_fork():
+    before = observers.memfd_count()  # the /proc/self/fd descriptor is open in the parent now
+    with image_memfd(b"a"):
+        child = os.fork()
+        if child == 0:
+            with image_memfd(b"b"), image_memfd(b"c"):
+                counted = observers.memfd_count()
+            os._exit(0 if counted == before + 3 else 1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert observers.memfd_count() == before + 1
+
+
+def test_memfd_count_from_many_threads_at_once_agrees():
+    import threading
+
+    with image_memfd(b"a"), image_memfd(b"b"):
+        expected = observers.memfd_count()
+        counts: list[int] = []
+
+        def count() -> None:
+            counts.extend(observers.memfd_count() for _ in range(200))
+
+        threads = [threading.Thread(target=count) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert counts == [expected] * 1200
+
+
 def test_image_mappings_are_counted_by_inode():
     with image_memfd(image_bytes(1)) as fd:
         inode = os.fstat(fd).st_ino
