@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="what the allocator and the harness cost: cycle, throughput, scaling, claims")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     p.add_argument("--quick", action="store_true", help="fewer and shorter runs: under a minute, noisier figures")
-    p.add_argument("--out", type=Path, default=Path("reports/bench"), metavar="DIR", help="where bench.md and bench.png go")
+    p.add_argument("--out", type=Path, default=Path("reports/bench"), metavar="DIR", help="where bench.html, bench.md and bench.png go")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("matrix", help="corpus, campaign and probes on several Wasmtime releases: one table")

@@ -1,7 +1,8 @@
 """`poolfuzz bench [--json FILE] [--quick] [--out DIR]`: run every section, print the tables.
 
-Progress goes to stderr, the tables to stdout; `OUT/bench.md` (and `OUT/bench.png` when
-matplotlib is installed) are written every time, `--json FILE` the figures as JSON. Exit status:
+Progress goes to stderr, the tables to stdout; `OUT/bench.html` (the benchmark page, with its
+charts), `OUT/bench.md` (and `OUT/bench.png` when matplotlib is installed) are written every
+time, `--json FILE` the figures as JSON. Exit status:
 0 when the figures were measured, whatever they are; 1 when the benchmark could not run (no C
 compiler for the floor, or a benchmarked program diverged); 2 on misuse.
 
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness._native import NativeBuildError
-from harness.bench import plot, tables
+from harness.bench import html, plot, tables
 from harness.bench.plan import FULL, QUICK
 from harness.bench.results import collect
 from harness.bench.timing import BenchError
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="fewer and shorter runs: under a minute, noisier figures")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
-                        help=f"where bench.md and bench.png go (default: {DEFAULT_OUT})")
+                        help=f"where bench.html, bench.md and bench.png go (default: {DEFAULT_OUT})")
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -49,11 +50,12 @@ def run_bench(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     drawn = plot.draw(report, args.out / "bench.png")
     write_atomically(args.out / "bench.md", tables.markdown(report, "bench.png" if drawn else None))
+    html.write(report, args.out / "bench.html")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(args.json, json.dumps(report, indent=2) + "\n")
     print(tables.text(report), end="")
-    written = [args.out / "bench.md", *([args.out / "bench.png"] if drawn else []),
+    written = [args.out / "bench.html", args.out / "bench.md", *([args.out / "bench.png"] if drawn else []),
                *([args.json] if args.json else [])]
     print(f"\nwritten: {', '.join(map(str, written))}")
     return 0

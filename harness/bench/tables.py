@@ -1,14 +1,17 @@
-"""The report as tables: plain text for the terminal, Markdown for `reports/bench/`.
+"""The report as tables: plain text for the terminal, Markdown and HTML for `reports/bench/`.
 
 `tables(report)` lays every section out as a `Table`; `text(report)` and `markdown(report)`
-render them all. A figure that was not measured shows as `n/a`.
+render them all, `Table.html` one (for `harness.bench.html`). A figure that was not measured
+shows as `n/a`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 
 NA = "n/a"
+NUMERIC = ' class="num"'  # the attribute of a figure's cell in `Table.html`
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,17 @@ class Table:
         if self.note:
             out += ["", self.note]
         return "\n".join(out)
+
+
+    def html(self) -> str:
+        """The table as an HTML section: heading, table (figures right-aligned), note; escaped."""
+        def row(cells: tuple[str, ...], tag: str) -> str:
+            return "<tr>" + "".join(f"<{tag}{'' if i < self.left else NUMERIC}>{escape(cell)}</{tag}>"
+                                    for i, cell in enumerate(cells)) + "</tr>"
+
+        note = f'<p class="muted">{escape(self.note)}</p>' if self.note else ""
+        return (f"<h2>{escape(self.title)}</h2><table><thead>{row(self.headers, 'th')}</thead><tbody>"
+                + "".join(row(cells, "td") for cells in self.rows) + f"</tbody></table>{note}")
 
 
 def us(value: object) -> str:
@@ -171,19 +185,21 @@ def text(report: dict) -> str:
     return "\n\n".join([head, *(table.text() for table in tables(report))]) + "\n"
 
 
-def markdown(report: dict, plot: str | None = None) -> str:
-    """Every table as Markdown, with the plot `plot` (a file name beside it) if there is one."""
-    meta = report["meta"]
-    head = [
-        "# poolfuzz bench",
-        "",
-        f"Plan `{meta['plan']}` ({meta['repeats']} runs per cycle figure, "
+def about(meta: dict) -> str:
+    """One paragraph on the run: plan, date, machine, load, Wasmtime, duration, what times are."""
+    return (
+        f"Plan {meta['plan']} ({meta['repeats']} runs per cycle figure, "
         f"{meta['program_repeats']} per program figure), {meta['date']}: Python "
         f"{meta['python']}, Linux {meta['kernel']}, {meta['cpus']} CPUs, load average "
         f"{meta['load_average_before']} before and {meta.get('load_average_after', NA)} after, "
         f"Wasmtime {meta['wasmtime'] or NA}; {meta.get('seconds', NA)} s. Times are the CPU time of "
-        "the benchmarking thread (user + system), so that waiting for a CPU does not count.",
-    ]
+        "the benchmarking thread (user + system), so that waiting for a CPU does not count."
+    )
+
+
+def markdown(report: dict, plot: str | None = None) -> str:
+    """Every table as Markdown, with the plot `plot` (a file name beside it) if there is one."""
+    head = ["# poolfuzz bench", "", about(report["meta"])]
     if plot:
         head += ["", f"![figures]({plot})"]
     return "\n\n".join(["\n".join(head), *(table.markdown() for table in tables(report))]) + "\n"

@@ -2,6 +2,7 @@
 
     line_chart([Line("ops/s", [(0, 10), (5, 12)])], title="Throughput", x_label="s", y_label="ops/s")
     bar_chart(["grow", "write"], {"crash": [1, 0], "divergence": [0, 2]}, title="Faults per op kind")
+    bar_chart(["N=0", "N=16"], {"ref/floor": [1.2, 2.3]}, title="...", y_label="x", rules=[(3, "limit 3x")])
 
 Every function returns one `<svg>` element as text, with a `<title>` and an `aria-label`; all
 text is escaped. A chart without data is a frame saying so (never an error).
@@ -72,11 +73,9 @@ def nice_ticks(low: float, high: float, count: int = 5, whole: bool = False) -> 
     if whole:
         step = max(1.0, math.ceil(step))
     first = math.floor(low / step) * step
-    ticks = []
-    value = first
-    while value <= high + step * 0.5:
-        ticks.append(round(value, 10))
-        value += step
+    ticks = [round(first, 10)]
+    while ticks[-1] < high:  # the last tick reaches `high`, whatever the rounding of the steps
+        ticks.append(round(first + len(ticks) * step, 10))
     return ticks
 
 
@@ -145,14 +144,21 @@ def bar_chart(
     title: str,
     y_label: str,
     colors: dict[str, str] | None = None,
+    grouped: bool = False,
+    rules: Sequence[tuple[float, str]] = (),
+    y_format: Callable[[float], str] = number,
     width: int = WIDTH,
     height: int = HEIGHT,
 ) -> str:
-    """One stacked bar per category; `stacks` maps a part's name to its value per category."""
-    totals = [sum(values[i] for values in stacks.values()) for i in range(len(categories))]
-    if not categories or not any(totals):
+    """One bar per category, its parts stacked; with `grouped`, the parts side by side instead
+    (one bar each). `stacks` maps a part's name to its value per category. `rules` are labelled
+    horizontal lines (e.g. a limit); the axis then reaches them too, and is not whole numbers
+    only."""
+    tops = ([max(values[i] for values in stacks.values()) if grouped else sum(values[i] for values in stacks.values())
+             for i in range(len(categories))] if stacks else [])
+    if not categories or not any(tops):
         return empty(title, "nothing to show", width=width)
-    y_ticks = nice_ticks(0, max(totals), whole=True)
+    y_ticks = nice_ticks(0, max([*tops, *(value for value, _ in rules)]), whole=not rules)
     top = y_ticks[-1] or 1
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     band = plot_w / len(categories)
@@ -160,21 +166,29 @@ def bar_chart(
     def py(y: float) -> float:
         return TOP + plot_h - y / top * plot_h
 
-    parts = [_axes([], y_ticks, lambda x: LEFT, py, number, number, "", y_label, width, height)]
+    parts = [_axes([], y_ticks, lambda x: LEFT, py, number, y_format, "", y_label, width, height)]
     names = [name for name, values in stacks.items() if any(values)]
     color_of = {name: (colors or {}).get(name, PALETTE[i % len(PALETTE)]) for i, name in enumerate(names)}
+    bar = band * 0.6 / (len(names) if grouped else 1)
     for i, category in enumerate(categories):
         x = LEFT + i * band + band * 0.2
         base = 0.0
-        for name in names:
+        for k, name in enumerate(names):
             value = stacks[name][i]
             if value:
-                parts.append(f'<rect x="{x:.1f}" y="{py(base + value):.1f}" width="{band * 0.6:.1f}" '
-                             f'height="{py(base) - py(base + value):.1f}" fill="{color_of[name]}">'
+                left = x + k * bar if grouped else x
+                bottom = 0.0 if grouped else base
+                parts.append(f'<rect x="{left:.1f}" y="{py(bottom + value):.1f}" width="{bar:.1f}" '
+                             f'height="{py(bottom) - py(bottom + value):.1f}" fill="{color_of[name]}">'
                              f'<title>{escape(category)}: {value:g} {escape(name)}</title></rect>')
                 base += value
         parts.append(f'<text x="{x + band * 0.3:.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" class="tick">'
                      f'{escape(category)}</text>')
+    for value, label in rules:
+        parts.append(f'<line x1="{LEFT}" y1="{py(value):.1f}" x2="{width - RIGHT}" y2="{py(value):.1f}" class="marker">'
+                     f'<title>{escape(label)}</title></line>'
+                     f'<text x="{LEFT + 4}" y="{py(value) + (12 if py(value) < TOP + 14 else -4):.1f}" '
+                     f'class="label">{escape(label)}</text>')  # below a rule at the top
     parts.append(_legend([(name, color_of[name]) for name in names], width))
     return _frame(title, "".join(parts), width, height)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 
-from harness.bench import plot
+from harness.bench import plot, tables
 from harness.bench.cycle import CASES
 from harness.bench.plan import POOL_SIZES, SMOKE
 from harness.bench.wasmtime_cycle import wasmtime_missing
+from html_pages import assert_self_contained, elements, needs_chromium, render_in_chromium
 
 WASMTIME = wasmtime_missing() is None
 
@@ -82,6 +83,24 @@ def test_ratios_and_targets(smoke):
     assert [t["limit"] for t in report["targets"]] == [1.5, 3.0, 1 / 3, 1.2]
     for target in report["targets"]:
         assert target["met"] in (True, False) or (target["met"] is None and not WASMTIME)
+
+
+def test_the_benchmark_page_is_self_contained_with_its_charts_and_tables(smoke):
+    report, out, _ = smoke
+    page = (out / "bench.html").read_text()
+    parsed = elements(page)
+    assert_self_contained(parsed)
+    assert parsed.tags.count("svg") == 5  # three targets' ratios, pool size, sequence length
+    for title in ("1. Cycle", "2. Harness throughput", "3a. Cycle N=16", "3b. Op cost", "4. Claims", "5. Targets",
+                  "Checked / unchecked ops per second", "limit 0.33x", "N=256 kr=on"):
+        assert title in page
+    assert parsed.tags.count("tr") == sum(len(table.rows) + 1 for table in tables.tables(report))
+
+
+@needs_chromium
+def test_the_benchmark_page_renders_in_headless_chromium(smoke, tmp_path):
+    dom, _ = render_in_chromium(smoke[1] / "bench.html", tmp_path, height=1600)
+    assert dom.count("<svg") == 5 and "5. Targets" in dom
 
 
 def test_tables_markdown_and_plot(smoke):
